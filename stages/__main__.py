@@ -1,0 +1,5 @@
+"""Entry point for ``python -m stages``."""
+
+from stages.cli import main
+
+main()

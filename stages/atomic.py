@@ -1,0 +1,52 @@
+"""Atomic file writes: outputs appear complete or not at all, never truncated."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; move it onto ``target`` only on success.
+
+    The temporary file lives in the same folder so the final ``os.replace`` is atomic.
+    On any exception (or a kill before the replace) ``target`` is untouched and the
+    temporary file is removed (or left with a ``.tmp-`` name that no stage reads).
+    ``suffix`` keeps an extension some writers insist on (``.keras``, ``.npz``).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.tmp-", suffix=suffix, dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 text atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(target: str | os.PathLike[str], data: Any) -> None:
+    """Write JSON atomically, indented with sorted keys so diffs stay readable."""
+    write_text(target, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,251 @@
+"""The one schema of ``params.yaml``: every section and key, its type, range and meaning.
+
+Stages read their own sections through :func:`load_sections`, which checks them against
+this schema first and reports every problem at once. ``--help``, the README's params table
+and the ``dvc.yaml`` params lists are checked against the same schema by the tests.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stages.errors import PipelineError
+
+
+@dataclass(frozen=True)
+class Key:
+    """One param: its type, default, allowed values and a one-line description."""
+
+    kind: type | str  # str, int, float, bool, or "int_list"
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+
+    def allowed(self) -> str:
+        """Describe the allowed values in words, for errors and the params table."""
+        if self.choices is not None:
+            return "one of " + ", ".join(_show(c) for c in self.choices)
+        kind = {"int_list": "list of integers"}.get(self.kind, getattr(self.kind, "__name__", str(self.kind)))
+        low = "" if self.minimum is None else (">" if self.exclusive_minimum else ">=") + f" {_show(self.minimum)}"
+        high = "" if self.maximum is None else f"<= {_show(self.maximum)}"
+        bounds = " and ".join(b for b in (low, high) if b)
+        return f"{kind} {bounds}".strip()
+
+    def check(self, value: Any) -> str | None:
+        """Return why ``value`` is not allowed, or None if it is."""
+        if self.kind == "int_list":
+            if not isinstance(value, list) or not all(_is_int(v) for v in value):
+                return f"expected {self.allowed()}"
+            bad = [v for v in value if not self._in_range(v)]
+            if bad:
+                return f"items {bad} are out of range, expected {self.allowed()}"
+            if value != sorted(set(value)):
+                return "expected a strictly increasing list"
+            return None
+        type_ok = {
+            bool: lambda v: isinstance(v, bool),
+            int: _is_int,
+            float: lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)),
+            str: lambda v: isinstance(v, str),
+        }[self.kind](value)
+        if not type_ok or (self.choices is not None and value not in self.choices):
+            return f"expected {self.allowed()}"
+        if not self._in_range(value):
+            return f"expected {self.allowed()}"
+        return None
+
+    def _in_range(self, value: float) -> bool:
+        if self.minimum is not None:
+            if value < self.minimum or (self.exclusive_minimum and value == self.minimum):
+                return False
+        return self.maximum is None or value <= self.maximum
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _show(value: Any) -> str:
+    return "true" if value is True else "false" if value is False else str(value)
+
+
+OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+OFFICIAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "download": {
+        "url": Key(str, OFFICIAL_URL, "Where the aclImdb archive comes from: http(s) URL, file:// URL or local path."),
+        "sha256": Key(str, OFFICIAL_SHA256, "SHA-256 of the archive at `url`; a mismatch is an error."),
+        "size": Key(int, 84125825, "Size in bytes of the archive at `url` (0 = not checked).", minimum=0),
+        "mirror": Key(str, "", "Local copy used instead of `url` when the file exists (path or file:// URL; empty = none)."),
+        "mirror_sha256": Key(str, "", "SHA-256 of the archive at `mirror`."),
+        "retries": Key(int, 4, "Attempts after a network error before giving up.", minimum=0, maximum=20),
+        "timeout_s": Key(float, 60.0, "Network timeout per request, in seconds.", minimum=0, exclusive_minimum=True),
+    },
+    "prepare": {
+        "vocab_size": Key(int, 20000, "Vocabulary size, including the padding (0) and out-of-vocabulary (1) ids.", minimum=3),
+        "skip_top": Key(int, 0, "Drop the N most frequent training words (they become out-of-vocabulary).", minimum=0),
+        "max_len": Key(int, 400, "Tokens kept per review; longer reviews are truncated.", minimum=1),
+        "padding": Key(str, "post", "Where padding goes: `post` (right; needed by cuDNN with masking) or `pre`.", choices=("pre", "post")),
+        "truncating": Key(str, "pre", "Which end of a long review is cut: `pre` keeps the ending, `post` the beginning.", choices=("pre", "post")),
+        "val_fraction": Key(float, 0.2, "Share of the training split held out for validation (stratified by label).", minimum=0, maximum=0.5, exclusive_minimum=True),
+        "seed": Key(int, 42, "Seed of the validation split and of `limit` sampling.", minimum=0),
+        "limit": Key(int, 0, "Reviews kept per split, sampled balanced (0 = all); for quick runs.", minimum=0),
+    },
+    "model": {
+        "cell": Key(str, "gru", "Recurrent cell: Keras `SimpleRNN`, `LSTM` or `GRU`.", choices=("simple_rnn", "lstm", "gru")),
+        "bidirectional": Key(bool, True, "Wrap every recurrent layer in `Bidirectional`."),
+        "layers": Key(int, 1, "Stacked recurrent layers (all but the last return sequences).", minimum=1, maximum=8),
+        "units": Key(int, 32, "Units per recurrent layer (per direction).", minimum=1),
+        "embedding_dim": Key(int, 64, "Size of the word embedding.", minimum=1),
+        "dropout": Key(float, 0.2, "Input dropout of the recurrent layers.", minimum=0, maximum=0.9),
+        "pooling": Key(str, "max", "How the last layer summarises the sequence: `last` state, `max` or `mean` over time.", choices=("last", "max", "mean")),
+        "dense_units": Key(int, 0, "Units of an optional dense hidden layer before the output (0 = none).", minimum=0),
+        "dense_dropout": Key(float, 0.0, "Dropout after the dense hidden layer.", minimum=0, maximum=0.9),
+    },
+    "train": {
+        "epochs": Key(int, 4, "Maximum number of epochs.", minimum=1),
+        "batch_size": Key(int, 64, "Batch size.", minimum=1),
+        "optimizer": Key(str, "adam", "Optimizer.", choices=("adam", "rmsprop", "sgd")),
+        "learning_rate": Key(float, 0.002, "Learning rate.", minimum=0, exclusive_minimum=True, maximum=10),
+        "clipnorm": Key(float, 1.0, "Clip each gradient to this norm (0 = no clipping).", minimum=0),
+        "patience": Key(int, 1, "Stop after N epochs without a lower validation loss and restore the best weights (0 = never stop early).", minimum=0),
+        "seed": Key(int, 42, "Seed of weights, dropout and shuffling.", minimum=0),
+        "bucket_by_length": Key(bool, True, "Batch reviews of similar length together, each batch padded only to its longest review."),
+        "jit_compile": Key(str, "auto", "XLA compilation: `auto` (on for GRU and SimpleRNN on CPU, where it was measured faster), `on` or `off`.", choices=("auto", "on", "off")),
+    },
+    "evaluate": {
+        "threshold": Key(float, 0.5, "Probability above which a review is called positive.", minimum=0, maximum=1, exclusive_minimum=True),
+        "length_buckets": Key("int_list", [100, 200, 400, 800], "Upper bounds (in tokens, before truncation) of the review-length buckets for accuracy by length.", minimum=1),
+        "examples": Key(int, 5, "Example predictions listed per kind (confidently wrong, confidently right, uncertain).", minimum=0, maximum=100),
+    },
+    "plot": {
+        "dpi": Key(int, 100, "Resolution of the PNG figures.", minimum=30, maximum=600),
+    },
+}
+
+# Which params sections each stage reads; dvc.yaml lists exactly these keys.
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "download": ("download",),
+    "prepare": ("prepare",),
+    "train": ("model", "train"),
+    "evaluate": ("evaluate",),
+    "plot": ("plot",),
+}
+
+
+def read_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a params YAML file safely; a missing or malformed file is a PipelineError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PipelineError(f"params file {path} not found: run from the project root or pass --params") from None
+    except UnicodeDecodeError:
+        raise PipelineError(f"params file {path} is not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise PipelineError(f"params file {path} is not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PipelineError(f"params file {path} must be a mapping of sections, found {type(data).__name__}")
+    return data
+
+
+def problems_in(data: dict[str, Any], sections: tuple[str, ...] | None = None) -> list[str]:
+    """List every problem of ``data`` against the schema, for ``sections`` (default: all)."""
+    problems: list[str] = []
+    if sections is None:
+        sections = tuple(SCHEMA)
+        problems += [f"{name}: unknown section, expected one of {', '.join(SCHEMA)}" for name in data if name not in SCHEMA]
+    for section in sections:
+        values = data.get(section)
+        if values is None:
+            problems.append(f"{section}: section missing")
+            continue
+        if not isinstance(values, dict):
+            problems.append(f"{section}: expected a mapping of keys, found {values!r}")
+            continue
+        schema = SCHEMA[section]
+        for key in values:
+            if key not in schema:
+                problems.append(f"{section}.{key}: unknown key, expected one of {', '.join(schema)}")
+        for key, spec in schema.items():
+            if key not in values:
+                problems.append(f"{section}.{key}: missing ({spec.allowed()}, e.g. {_show(spec.default)})")
+                continue
+            why = spec.check(values[key])
+            if why:
+                problems.append(f"{section}.{key}: {values[key]!r} is not allowed, {why}")
+    problems += _cross_checks(data, sections)
+    return problems
+
+
+def _cross_checks(data: dict[str, Any], sections: tuple[str, ...]) -> list[str]:
+    """Checks beyond one value's type and range."""
+    problems = []
+    download = data.get("download")
+    if "download" in sections and isinstance(download, dict):
+        for key in ("sha256", "mirror_sha256"):
+            digest = download.get(key)
+            if key == "mirror_sha256" and not download.get("mirror"):
+                continue
+            if isinstance(digest, str) and not _is_sha256(digest):
+                problems.append(f"download.{key}: {digest!r} is not a SHA-256, expected 64 hex digits")
+    return problems
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def load_sections(stage: str, path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Read and check the params sections that ``stage`` reads; raise one error listing all problems."""
+    sections = STAGE_SECTIONS[stage]
+    data = read_params_file(path)
+    problems = problems_in(data, sections)
+    if problems:
+        raise PipelineError(f"{path}: " + "; ".join(problems))
+    return {section: dict(data[section]) for section in sections}
+
+
+def validate_file(path: str | os.PathLike[str]) -> list[str]:
+    """Check the whole params file: every section, unknown sections and keys included."""
+    return problems_in(read_params_file(path))
+
+
+def dvc_params(stage: str) -> list[str]:
+    """The ``section.key`` names ``stage`` reads, as dvc.yaml must list them."""
+    return [f"{section}.{key}" for section in STAGE_SECTIONS[stage] for key in SCHEMA[section]]
+
+
+def params_table() -> str:
+    """The README's params table in Markdown, generated from the schema."""
+    rows = ["| key | default | allowed | what it does |", "|---|---|---|---|"]
+    for section, keys in SCHEMA.items():
+        for key, spec in keys.items():
+            default = spec.default if spec.default != "" else '""'
+            rows.append(f"| `{section}.{key}` | `{_show(default)}` | {spec.allowed()} | {spec.help} |")
+    return "\n".join(rows)
+
+
+def stage_help(stage: str) -> str:
+    """The params a stage reads, one per line, for its ``--help``."""
+    lines = [f"Reads these params from params.yaml ({', '.join(STAGE_SECTIONS[stage])}):"]
+    for section in STAGE_SECTIONS[stage]:
+        for key, spec in SCHEMA[section].items():
+            lines.append(f"{section}.{key}: {spec.help} [{spec.allowed()}]")
+    return "\n\n".join(lines)

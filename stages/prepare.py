@@ -1,0 +1,171 @@
+"""Stage ``prepare``: tokenize the reviews, build the vocabulary, carve out validation, pad.
+
+Outputs per split (train, val, test) an ``.npz`` of int32 arrays: ``x`` (reviews x
+``max_len`` token ids), ``y`` (labels, 0 = neg, 1 = pos), ``length`` (ids kept, after
+truncation), ``full_length`` (tokens before truncation) and ``row`` (row in the reviews
+table, to find the text again). Also the vocabulary (one token a line), ``encoding.json``
+(how texts were encoded, for ``predict``), and a stats JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from stages import paths
+from stages.atomic import atomic_path, write_json, write_text
+from stages.errors import PipelineError
+from stages.text import OOV_ID, build_vocabulary, encode, pad, token_index, tokenize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How texts become id sequences; saved beside the vocabulary so ``predict`` matches ``prepare``."""
+
+    max_len: int
+    padding: str
+    truncating: str
+
+    def save(self, path: Path) -> None:
+        """Write as JSON atomically."""
+        write_json(path, asdict(self))
+
+    @classmethod
+    def load(cls, path: Path) -> Encoding:
+        """Read what :meth:`save` wrote; a missing or malformed file is a PipelineError."""
+        try:
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise PipelineError(f"{path} not found: run `dvc repro prepare` first") from None
+        except (ValueError, TypeError) as exc:
+            raise PipelineError(f"{path} is malformed ({exc}): rerun `dvc repro prepare`") from None
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read the reviews table written by ``download``."""
+    if not path.is_file():
+        raise PipelineError(f"reviews table {path} not found: run `dvc repro download` first")
+    try:
+        table = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise PipelineError(f"reviews table {path} is unreadable ({exc}): rerun `dvc repro download`") from None
+    missing = {"split", "label", "text"} - set(table.columns)
+    if missing:
+        raise PipelineError(f"reviews table {path} lacks columns {sorted(missing)}: rerun `dvc repro download`")
+    return table
+
+
+def sample_balanced(table: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
+    """Keep at most ``limit`` reviews per split, half of each label (all when ``limit`` is 0)."""
+    if not limit:
+        return table
+    parts = [
+        group.sample(n=min(len(group), limit // 2 + (limit % 2 if label == 1 else 0)), random_state=seed)
+        for (_, label), group in table.groupby(["split", "label"], sort=True)
+    ]
+    return pd.concat(parts).sort_index()
+
+
+def validation_mask(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Pick ``fraction`` of the rows of each label for validation, seeded (a stratified split)."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        chosen = rng.choice(rows, size=round(len(rows) * fraction), replace=False)
+        mask[chosen] = True
+    return mask
+
+
+def split_rows(table: pd.DataFrame, val_fraction: float, seed: int) -> dict[str, np.ndarray]:
+    """Row positions of train, val and test; val is carved out of train, test stays untouched."""
+    is_train = (table["split"] == "train").to_numpy()
+    train_rows = np.flatnonzero(is_train)
+    if len(train_rows) < 2:
+        raise PipelineError("reviews table has too few training reviews to split off validation")
+    val = validation_mask(table["label"].to_numpy()[train_rows], val_fraction, seed)
+    return {"train": train_rows[~val], "val": train_rows[val], "test": np.flatnonzero(~is_train)}
+
+
+def length_stats(lengths: np.ndarray, max_len: int) -> dict[str, float]:
+    """Length percentiles (in tokens) and the share of reviews longer than ``max_len``."""
+    if len(lengths) == 0:
+        return {}
+    p50, p90, p95, p99 = np.percentile(lengths, [50, 90, 95, 99])
+    return {
+        "mean": float(np.mean(lengths)),
+        "p50": float(p50),
+        "p90": float(p90),
+        "p95": float(p95),
+        "p99": float(p99),
+        "max": float(np.max(lengths)),
+        "truncated_share": float(np.mean(lengths > max_len)),
+    }
+
+
+def save_split(path: Path, x: np.ndarray, y: np.ndarray, lengths: np.ndarray, full_lengths: np.ndarray, rows: np.ndarray) -> None:
+    """Write one split's arrays atomically as an uncompressed ``.npz`` (no pickles)."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(
+            tmp,
+            x=x.astype(np.int32),
+            y=y.astype(np.int32),
+            length=lengths.astype(np.int32),
+            full_length=full_lengths.astype(np.int32),
+            row=rows.astype(np.int32),
+        )
+
+
+def run(
+    table_path: Path,
+    out_dir: Path,
+    stats_path: Path,
+    vocab_size: int,
+    skip_top: int,
+    max_len: int,
+    padding: str,
+    truncating: str,
+    val_fraction: float,
+    seed: int,
+    limit: int,
+) -> dict:
+    """The whole stage; returns the stats it writes."""
+    table = sample_balanced(read_table(table_path), limit, seed).reset_index(drop=True)
+    rows = split_rows(table, val_fraction, seed)
+    tokens = [tokenize(text) for text in tqdm(table["text"], desc="tokenize", unit=" reviews", disable=None)]
+    vocabulary = build_vocabulary((tokens[i] for i in rows["train"]), vocab_size, skip_top)
+    index = token_index(vocabulary)
+    labels = table["label"].to_numpy()
+    stats: dict = {"vocab": {"size": len(vocabulary), "requested_size": vocab_size, "skip_top": skip_top}, "splits": {}}
+    for split, split_rows_ in rows.items():
+        encoded = [encode(tokens[i], index, max_len, truncating) for i in split_rows_]
+        full_lengths = np.array([len(tokens[i]) for i in split_rows_], dtype=np.int64)
+        lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
+        kept_ids = sum(lengths)
+        oov = sum(ids.count(OOV_ID) for ids in encoded)
+        all_tokens = int(full_lengths.sum())
+        covered = sum(sum(1 for t in tokens[i] if t in index) for i in split_rows_) if split == "train" else None
+        save_split(paths.split_arrays(split, out_dir), pad(encoded, max_len, padding), labels[split_rows_], lengths, full_lengths, split_rows_)
+        entry = {
+            "reviews": len(split_rows_),
+            "positive_share": float(labels[split_rows_].mean()) if len(split_rows_) else 0.0,
+            "oov_rate": float(oov / kept_ids) if kept_ids else 0.0,
+            "empty_reviews": int(np.sum(lengths == 0)),
+            "length": length_stats(full_lengths, max_len),
+        }
+        if covered is not None:
+            entry["vocab_coverage"] = float(covered / all_tokens) if all_tokens else 0.0
+        stats["splits"][split] = entry
+        log.info("%s: %d reviews, OOV rate %.3f, %.1f%% truncated", split, entry["reviews"], entry["oov_rate"], 100 * entry["length"].get("truncated_share", 0))
+    write_text(out_dir / paths.VOCAB.name, "\n".join(vocabulary) + "\n")
+    Encoding(max_len, padding, truncating).save(out_dir / paths.ENCODING.name)
+    write_json(stats_path, stats)
+    return stats

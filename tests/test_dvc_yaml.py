@@ -1,0 +1,32 @@
+"""dvc.yaml lists exactly the params each stage reads, and declares sensible outputs."""
+
+import yaml
+
+from stages.params import STAGE_SECTIONS, dvc_params
+from tests.conftest import ROOT
+
+
+def load_dvc_yaml() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())
+
+
+def test_each_stage_lists_exactly_the_params_it_reads():
+    stages = load_dvc_yaml()["stages"]
+    assert set(stages) >= set(STAGE_SECTIONS)
+    for name in STAGE_SECTIONS:
+        assert sorted(stages[name].get("params", [])) == sorted(dvc_params(name)), name
+
+
+def test_each_stage_runs_its_own_module_and_lists_it_as_a_dependency():
+    for name, stage in load_dvc_yaml()["stages"].items():
+        assert stage["cmd"].startswith(f"python -m stages {name}"), name
+        assert f"stages/{name}.py" in stage["deps"], name
+        for dep in stage["deps"]:
+            assert (ROOT / dep).exists() or dep.startswith(("data/", "reports/")), dep
+
+
+def test_unpacked_archive_is_never_an_output():
+    for stage in load_dvc_yaml()["stages"].values():
+        for out in stage.get("outs", []):
+            name = out if isinstance(out, str) else next(iter(out))
+            assert "aclImdb" not in name

@@ -1,0 +1,129 @@
+"""Tests of stages/params.py: the schema, validation and the generated docs."""
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from stages.cli import app
+from stages.errors import PipelineError
+from stages.params import SCHEMA, load_sections, params_table, problems_in
+from tests.conftest import ROOT, default_params, write_params
+
+
+def test_project_params_file_is_valid_and_uses_every_key():
+    params = default_params()
+    assert problems_in(params) == []
+    assert {s: set(v) for s, v in params.items()} == {s: set(v) for s, v in SCHEMA.items()}
+
+
+def test_schema_defaults_are_valid():
+    for section, keys in SCHEMA.items():
+        for key, spec in keys.items():
+            assert spec.check(spec.default) is None, f"{section}.{key}"
+
+
+def test_all_problems_reported_at_once_with_key_value_and_allowed(tmp_path):
+    params = default_params()
+    params["model"]["cel"] = "gru"
+    params["model"]["cell"] = "transformer"
+    params["train"]["epochs"] = 0
+    del params["train"]["seed"]
+    path = write_params(tmp_path, params)
+    with pytest.raises(PipelineError) as info:
+        load_sections("train", path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "model.cel: unknown key" in message
+    assert "model.cell: 'transformer' is not allowed, expected one of simple_rnn, lstm, gru" in message
+    assert "train.epochs: 0 is not allowed, expected int >= 1" in message
+    assert "train.seed: missing" in message
+
+
+def test_stage_checks_only_its_own_sections(tmp_path):
+    params = default_params()
+    params["model"]["cell"] = "nope"
+    path = write_params(tmp_path, params)
+    assert load_sections("prepare", path)["prepare"]["max_len"] == params["prepare"]["max_len"]
+    with pytest.raises(PipelineError, match="model.cell"):
+        load_sections("train", path)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("prepare", "padding", "middle"),
+        ("prepare", "val_fraction", 0.0),
+        ("prepare", "val_fraction", 0.9),
+        ("prepare", "vocab_size", 2),
+        ("prepare", "max_len", "400"),
+        ("model", "bidirectional", "yes"),
+        ("model", "layers", 1.5),
+        ("model", "dropout", float("nan")),
+        ("train", "learning_rate", 0),
+        ("train", "optimizer", "adagrad"),
+        ("train", "batch_size", True),
+        ("evaluate", "length_buckets", [200, 100]),
+        ("evaluate", "threshold", 1.5),
+        ("download", "sha256", "abc"),
+    ],
+)
+def test_bad_values_are_rejected(section, key, value):
+    params = default_params()
+    params[section][key] = value
+    problems = problems_in(params)
+    assert any(p.startswith(f"{section}.{key}:") for p in problems), problems
+
+
+@given(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(), st.lists(st.integers())))
+def test_any_value_is_accepted_or_named_in_a_problem(value):
+    params = default_params()
+    params["train"]["epochs"] = value
+    problems = problems_in(params)
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    assert (problems == []) == ok
+    if not ok:
+        assert problems[0].startswith("train.epochs:")
+
+
+def test_unknown_section_and_malformed_yaml(tmp_path):
+    params = default_params()
+    params["trian"] = {"epochs": 3}
+    assert any(p.startswith("trian: unknown section") for p in problems_in(params))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(PipelineError, match="not valid YAML"):
+        load_sections("train", bad)
+
+
+def test_validate_command_exit_codes(tmp_path):
+    runner = CliRunner()
+    good = write_params(tmp_path, default_params())
+    result = runner.invoke(app, ["validate", "--params", str(good)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    params = default_params()
+    params["prepare"]["padding"] = "both"
+    params["model"]["units"] = -1
+    bad = write_params(tmp_path, params)
+    result = runner.invoke(app, ["validate", "--params", str(bad)], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "prepare.padding" in result.output and "model.units" in result.output
+
+
+def test_readme_params_table_matches_schema():
+    readme = (ROOT / "README.md").read_text()
+    table = params_table()
+    assert table in readme, "README params table is stale: paste the output of `stages params-table`"
+
+
+def test_help_of_each_stage_lists_its_params():
+    runner = CliRunner()
+    for stage, sections in {"prepare": ["prepare"], "download": ["download"]}.items():
+        result = runner.invoke(app, [stage, "--help"], catch_exceptions=False, env={"COLUMNS": "200"})
+        assert result.exit_code == 0
+        text = re.sub(r"\s+", " ", result.output)
+        for section in sections:
+            for key in SCHEMA[section]:
+                assert f"{section}.{key}" in text

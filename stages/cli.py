@@ -93,6 +93,90 @@ def params_table_command() -> None:
     typer.echo(params_table())
 
 
+@_stage("train")
+@reports_errors
+def train_command(params: ParamsOption = paths.PARAMS) -> None:
+    """Train the configured recurrent cell variant; validate on the val split, never on test."""
+    from stages import train
+
+    sections = load_sections("train", params)
+    train.run(paths.PREPARED, paths.MODEL, paths.HISTORY, paths.TRAIN_METRICS, paths.MODEL_SUMMARY, **sections)
+
+
+@_stage("evaluate")
+@reports_errors
+def evaluate_command(params: ParamsOption = paths.PARAMS) -> None:
+    """Score the trained model on the test split: metrics, curves, confusion counts, examples."""
+    from stages import evaluate
+
+    evaluate.run(paths.PREPARED, paths.MODEL, paths.REVIEWS_TABLE, **load_sections("evaluate", params)["evaluate"])
+
+
+@_stage("plot")
+@reports_errors
+def plot_command(params: ParamsOption = paths.PARAMS) -> None:
+    """Draw PNG figures: training curves, confusion matrix, ROC, precision-recall, accuracy by length."""
+    from stages import plot
+
+    plot.run(paths.FIGURES, **load_sections("plot", params)["plot"])
+
+
+@app.command("predict")
+@reports_errors
+def predict_command(
+    texts: Annotated[
+        list[str] | None, typer.Argument(help="Review texts, one per argument.", show_default=False)
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="Read reviews from this file, one per line ('-' = stdin).", dir_okay=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of one line per review.")] = False,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="P(positive) above which a review is called pos [default: evaluate.threshold].", min=0, max=1
+        ),
+    ] = None,
+    model: Annotated[Path, typer.Option(help="Trained model.", dir_okay=False)] = paths.MODEL,
+    prepared: Annotated[
+        Path, typer.Option(help="Folder with vocab.txt and encoding.json.", file_okay=False)
+    ] = paths.PREPARED,
+    params: ParamsOption = paths.PARAMS,
+) -> None:
+    """Print label and P(positive) for each review: arguments, --file, or lines on stdin.
+
+    Not a DVC stage: it uses the model and vocabulary the pipeline produced.
+    """
+    import json
+
+    from stages.predict import Predictor, check_argument, decode_utf8, reviews_from_lines
+
+    if texts and file is not None:
+        raise PipelineError("give reviews either as arguments or with --file, not both")
+    if file is not None:
+        source = "stdin" if str(file) == "-" else str(file)
+        try:
+            data = sys.stdin.buffer.read() if source == "stdin" else file.read_bytes()
+        except FileNotFoundError:
+            raise PipelineError(f"review file {file} not found") from None
+        reviews = reviews_from_lines(decode_utf8(data, source))
+    elif texts:
+        reviews = [check_argument(text, number) for number, text in enumerate(texts, start=1)]
+    elif not sys.stdin.isatty():
+        reviews = reviews_from_lines(decode_utf8(sys.stdin.buffer.read(), "stdin"))
+    else:
+        raise PipelineError("no review given: pass text arguments, --file PATH, or pipe reviews on stdin")
+    if threshold is None:
+        threshold = load_sections("evaluate", params)["evaluate"]["threshold"] if params.is_file() else 0.5
+    predictions = Predictor(model, prepared).predict(reviews, threshold)
+    if as_json:
+        typer.echo(json.dumps([{"review": i, **vars(p)} for i, p in enumerate(predictions, start=1)], indent=2))
+    else:
+        for prediction in predictions:
+            typer.echo(f"{prediction.label}\t{prediction.probability:.4f}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

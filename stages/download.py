@@ -67,7 +67,9 @@ def local_path(location: str) -> Path | None:
     if parsed.scheme == "file":
         return Path(urllib.request.url2pathname(parsed.path))
     if parsed.scheme and len(parsed.scheme) > 1:
-        raise PipelineError(f"unsupported archive location {location!r}: expected an http(s) URL, file:// URL or a path")
+        raise PipelineError(
+            f"unsupported archive location {location!r}: expected an http(s) URL, file:// URL or a path"
+        )
     return Path(location)
 
 
@@ -107,7 +109,9 @@ def verify(path: Path, sha256: str, size: int) -> None:
         )
     actual = sha256_of(path)
     if actual != sha256:
-        raise PipelineError(f"{path} has SHA-256 {actual}, expected {sha256}: the file is corrupt or not the aclImdb archive")
+        raise PipelineError(
+            f"{path} has SHA-256 {actual}, expected {sha256}: the file is corrupt or not the aclImdb archive"
+        )
 
 
 def fetch(source: Source, retries: int, timeout_s: float, cache: Path | None = None) -> Path:
@@ -186,9 +190,10 @@ def _download_once(url: str, dest: Path, timeout_s: float, expected_size: int) -
         length = int(response.headers.get("Content-Length") or 0)
         total = have + length if length else (expected_size or None)
         received = 0
-        with open(dest, "ab" if have else "wb") as out, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, desc="download", disable=None
-        ) as bar:
+        with (
+            open(dest, "ab" if have else "wb") as out,
+            tqdm(total=total, initial=have, unit="B", unit_scale=True, desc="download", disable=None) as bar,
+        ):
             while chunk := response.read(CHUNK):
                 out.write(chunk)
                 received += len(chunk)
@@ -223,7 +228,9 @@ def read_reviews(archive: Path) -> pd.DataFrame:
                 name = _check_member(member)
                 expanded += member.size
                 if expanded > MAX_ARCHIVE_BYTES:
-                    raise PipelineError(f"{archive} expands to more than {MAX_ARCHIVE_BYTES:,} bytes: refusing a possible gzip bomb")
+                    raise PipelineError(
+                        f"{archive} expands to more than {MAX_ARCHIVE_BYTES:,} bytes: refusing a possible gzip bomb"
+                    )
                 if match := _REVIEW.match(name):
                     split, folder, review_id, rating = match.groups()
                     text = _read_text(tar, member, MAX_REVIEW_BYTES)
@@ -245,13 +252,17 @@ def read_reviews(archive: Path) -> pd.DataFrame:
 
 def _read_text(tar: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> str:
     if member.size > limit:
-        raise PipelineError(f"archive member {member.name!r} has {member.size:,} bytes, more than the {limit:,} allowed")
+        raise PipelineError(
+            f"archive member {member.name!r} has {member.size:,} bytes, more than the {limit:,} allowed"
+        )
     handle = tar.extractfile(member)
     data = handle.read(limit + 1) if handle is not None else b""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PipelineError(f"archive member {member.name!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise PipelineError(
+            f"archive member {member.name!r} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
 
 
 def check_counts(table: pd.DataFrame) -> None:
@@ -260,7 +271,9 @@ def check_counts(table: pd.DataFrame) -> None:
     expected = {(split, label): REVIEWS_PER_FOLDER for split in SPLITS for label in LABELS.values()}
     if dict(counts) != expected:
         found = ", ".join(
-            f"{split}/{folder} {counts.get((split, label), 0):,}" for split in SPLITS for folder, label in LABELS.items()
+            f"{split}/{folder} {counts.get((split, label), 0):,}"
+            for split in SPLITS
+            for folder, label in LABELS.items()
         )
         raise PipelineError(f"expected {REVIEWS_PER_FOLDER:,} reviews in each of train/test pos/neg, found {found}")
     duplicated = table.duplicated(["split", "label", "id"]).sum()
@@ -291,5 +304,7 @@ def run(
     table = read_reviews(archive)
     check_counts(table)
     write_table(table, output)
-    log.info("wrote %s: %s", output, ", ".join(f"{s} {n:,}" for s, n in table["split"].value_counts().sort_index().items()))
+    log.info(
+        "wrote %s: %s", output, ", ".join(f"{s} {n:,}" for s, n in table["split"].value_counts().sort_index().items())
+    )
     return table

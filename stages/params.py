@@ -54,7 +54,7 @@ class Key:
         type_ok = {
             bool: lambda v: isinstance(v, bool),
             int: _is_int,
-            float: lambda v: (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)),
+            float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
             str: lambda v: isinstance(v, str),
         }[self.kind](value)
         if not type_ok or (self.choices is not None and value not in self.choices):
@@ -64,10 +64,10 @@ class Key:
         return None
 
     def _in_range(self, value: float) -> bool:
-        if self.minimum is not None:
-            if value < self.minimum or (self.exclusive_minimum and value == self.minimum):
-                return False
-        return self.maximum is None or value <= self.maximum
+        below = self.minimum is not None and (
+            value < self.minimum or (self.exclusive_minimum and value == self.minimum)
+        )
+        return not below and (self.maximum is None or value <= self.maximum)
 
 
 def _is_int(value: Any) -> bool:
@@ -86,29 +86,57 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "url": Key(str, OFFICIAL_URL, "Where the aclImdb archive comes from: http(s) URL, file:// URL or local path."),
         "sha256": Key(str, OFFICIAL_SHA256, "SHA-256 of the archive at `url`; a mismatch is an error."),
         "size": Key(int, 84125825, "Size in bytes of the archive at `url` (0 = not checked).", minimum=0),
-        "mirror": Key(str, "", "Local copy used instead of `url` when the file exists (path or file:// URL; empty = none)."),
+        "mirror": Key(
+            str, "", "Local copy used instead of `url` when the file exists (path or file:// URL; empty = none)."
+        ),
         "mirror_sha256": Key(str, "", "SHA-256 of the archive at `mirror`."),
         "retries": Key(int, 4, "Attempts after a network error before giving up.", minimum=0, maximum=20),
         "timeout_s": Key(float, 60.0, "Network timeout per request, in seconds.", minimum=0, exclusive_minimum=True),
     },
     "prepare": {
-        "vocab_size": Key(int, 20000, "Vocabulary size, including the padding (0) and out-of-vocabulary (1) ids.", minimum=3),
+        "vocab_size": Key(
+            int, 20000, "Vocabulary size, including the padding (0) and out-of-vocabulary (1) ids.", minimum=3
+        ),
         "skip_top": Key(int, 0, "Drop the N most frequent training words (they become out-of-vocabulary).", minimum=0),
         "max_len": Key(int, 400, "Tokens kept per review; longer reviews are truncated.", minimum=1),
-        "padding": Key(str, "post", "Where padding goes: `post` (right; needed by cuDNN with masking) or `pre`.", choices=("pre", "post")),
-        "truncating": Key(str, "pre", "Which end of a long review is cut: `pre` keeps the ending, `post` the beginning.", choices=("pre", "post")),
-        "val_fraction": Key(float, 0.2, "Share of the training split held out for validation (stratified by label).", minimum=0, maximum=0.5, exclusive_minimum=True),
+        "padding": Key(
+            str,
+            "post",
+            "Where padding goes: `post` (right; needed by cuDNN with masking) or `pre`.",
+            choices=("pre", "post"),
+        ),
+        "truncating": Key(
+            str,
+            "pre",
+            "Which end of a long review is cut: `pre` keeps the ending, `post` the beginning.",
+            choices=("pre", "post"),
+        ),
+        "val_fraction": Key(
+            float,
+            0.2,
+            "Share of the training split held out for validation (stratified by label).",
+            minimum=0,
+            maximum=0.5,
+            exclusive_minimum=True,
+        ),
         "seed": Key(int, 42, "Seed of the validation split and of `limit` sampling.", minimum=0),
         "limit": Key(int, 0, "Reviews kept per split, sampled balanced (0 = all); for quick runs.", minimum=0),
     },
     "model": {
-        "cell": Key(str, "gru", "Recurrent cell: Keras `SimpleRNN`, `LSTM` or `GRU`.", choices=("simple_rnn", "lstm", "gru")),
+        "cell": Key(
+            str, "gru", "Recurrent cell: Keras `SimpleRNN`, `LSTM` or `GRU`.", choices=("simple_rnn", "lstm", "gru")
+        ),
         "bidirectional": Key(bool, True, "Wrap every recurrent layer in `Bidirectional`."),
         "layers": Key(int, 1, "Stacked recurrent layers (all but the last return sequences).", minimum=1, maximum=8),
         "units": Key(int, 32, "Units per recurrent layer (per direction).", minimum=1),
         "embedding_dim": Key(int, 64, "Size of the word embedding.", minimum=1),
         "dropout": Key(float, 0.2, "Input dropout of the recurrent layers.", minimum=0, maximum=0.9),
-        "pooling": Key(str, "max", "How the last layer summarises the sequence: `last` state, `max` or `mean` over time.", choices=("last", "max", "mean")),
+        "pooling": Key(
+            str,
+            "max",
+            "How the last layer summarises the sequence: `last` state, `max` or `mean` over time.",
+            choices=("last", "max", "mean"),
+        ),
         "dense_units": Key(int, 0, "Units of an optional dense hidden layer before the output (0 = none).", minimum=0),
         "dense_dropout": Key(float, 0.0, "Dropout after the dense hidden layer.", minimum=0, maximum=0.9),
     },
@@ -118,15 +146,45 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "optimizer": Key(str, "adam", "Optimizer.", choices=("adam", "rmsprop", "sgd")),
         "learning_rate": Key(float, 0.002, "Learning rate.", minimum=0, exclusive_minimum=True, maximum=10),
         "clipnorm": Key(float, 1.0, "Clip each gradient to this norm (0 = no clipping).", minimum=0),
-        "patience": Key(int, 1, "Stop after N epochs without a lower validation loss and restore the best weights (0 = never stop early).", minimum=0),
+        "patience": Key(
+            int,
+            1,
+            "Stop after N epochs without a lower validation loss and restore the best weights (0 = never stop early).",
+            minimum=0,
+        ),
         "seed": Key(int, 42, "Seed of weights, dropout and shuffling.", minimum=0),
-        "bucket_by_length": Key(bool, True, "Batch reviews of similar length together, each batch padded only to its longest review."),
-        "jit_compile": Key(str, "auto", "XLA compilation: `auto` (on for GRU and SimpleRNN on CPU, where it was measured faster), `on` or `off`.", choices=("auto", "on", "off")),
+        "bucket_by_length": Key(
+            bool, True, "Batch reviews of similar length together, each batch padded only to its longest review."
+        ),
+        "jit_compile": Key(
+            str,
+            "auto",
+            "XLA compilation: `auto` (on for GRU and SimpleRNN on CPU, where it was measured faster), `on` or `off`.",
+            choices=("auto", "on", "off"),
+        ),
     },
     "evaluate": {
-        "threshold": Key(float, 0.5, "Probability above which a review is called positive.", minimum=0, maximum=1, exclusive_minimum=True),
-        "length_buckets": Key("int_list", [100, 200, 400, 800], "Upper bounds (in tokens, before truncation) of the review-length buckets for accuracy by length.", minimum=1),
-        "examples": Key(int, 5, "Example predictions listed per kind (confidently wrong, confidently right, uncertain).", minimum=0, maximum=100),
+        "threshold": Key(
+            float,
+            0.5,
+            "Probability above which a review is called positive.",
+            minimum=0,
+            maximum=1,
+            exclusive_minimum=True,
+        ),
+        "length_buckets": Key(
+            "int_list",
+            [100, 200, 400, 800],
+            "Upper bounds (in tokens, before truncation) of the review-length buckets for accuracy by length.",
+            minimum=1,
+        ),
+        "examples": Key(
+            int,
+            5,
+            "Example predictions listed per kind (confidently wrong, confidently right, uncertain).",
+            minimum=0,
+            maximum=100,
+        ),
     },
     "plot": {
         "dpi": Key(int, 100, "Resolution of the PNG figures.", minimum=30, maximum=600),
@@ -170,7 +228,9 @@ def problems_in(data: dict[str, Any], sections: tuple[str, ...] | None = None) -
     problems: list[str] = []
     if sections is None:
         sections = tuple(SCHEMA)
-        problems += [f"{name}: unknown section, expected one of {', '.join(SCHEMA)}" for name in data if name not in SCHEMA]
+        problems += [
+            f"{name}: unknown section, expected one of {', '.join(SCHEMA)}" for name in data if name not in SCHEMA
+        ]
     for section in sections:
         values = data.get(section)
         if values is None:

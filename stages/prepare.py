@@ -111,7 +111,9 @@ def length_stats(lengths: np.ndarray, max_len: int) -> dict[str, float]:
     }
 
 
-def save_split(path: Path, x: np.ndarray, y: np.ndarray, lengths: np.ndarray, full_lengths: np.ndarray, rows: np.ndarray) -> None:
+def save_split(
+    path: Path, x: np.ndarray, y: np.ndarray, lengths: np.ndarray, full_lengths: np.ndarray, rows: np.ndarray
+) -> None:
     """Write one split's arrays atomically as an uncompressed ``.npz`` (no pickles)."""
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(
@@ -153,7 +155,14 @@ def run(
         oov = sum(ids.count(OOV_ID) for ids in encoded)
         all_tokens = int(full_lengths.sum())
         covered = sum(sum(1 for t in tokens[i] if t in index) for i in split_rows_) if split == "train" else None
-        save_split(paths.split_arrays(split, out_dir), pad(encoded, max_len, padding), labels[split_rows_], lengths, full_lengths, split_rows_)
+        save_split(
+            paths.split_arrays(split, out_dir),
+            pad(encoded, max_len, padding),
+            labels[split_rows_],
+            lengths,
+            full_lengths,
+            split_rows_,
+        )
         entry = {
             "reviews": len(split_rows_),
             "positive_share": float(labels[split_rows_].mean()) if len(split_rows_) else 0.0,
@@ -164,7 +173,13 @@ def run(
         if covered is not None:
             entry["vocab_coverage"] = float(covered / all_tokens) if all_tokens else 0.0
         stats["splits"][split] = entry
-        log.info("%s: %d reviews, OOV rate %.3f, %.1f%% truncated", split, entry["reviews"], entry["oov_rate"], 100 * entry["length"].get("truncated_share", 0))
+        log.info(
+            "%s: %d reviews, OOV rate %.3f, %.1f%% truncated",
+            split,
+            entry["reviews"],
+            entry["oov_rate"],
+            100 * entry["length"].get("truncated_share", 0),
+        )
     write_text(out_dir / paths.VOCAB.name, "\n".join(vocabulary) + "\n")
     Encoding(max_len, padding, truncating).save(out_dir / paths.ENCODING.name)
     write_json(stats_path, stats)

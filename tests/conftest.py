@@ -47,6 +47,8 @@ def mirror() -> Path:
 
 def copy_project(target: Path) -> Path:
     """Copy the tracked project files (no data, no venv) into ``target``."""
-    ignore = shutil.ignore_patterns(".venv", "data", ".git", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache", "tmp", "cache")
+    ignore = shutil.ignore_patterns(
+        ".venv", "data", ".git", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache", "tmp", "cache"
+    )
     shutil.copytree(ROOT, target, ignore=ignore, dirs_exist_ok=True)
     return target

@@ -177,7 +177,9 @@ def test_cached_download_is_reused(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_real_mirror_gives_25k_train_and_25k_test(mirror, tmp_path):
-    table = download.run("https://unused.invalid/x", "0" * 64, 0, str(mirror), MIRROR_SHA256, 0, 1.0, tmp_path / "t.parquet")
+    table = download.run(
+        "https://unused.invalid/x", "0" * 64, 0, str(mirror), MIRROR_SHA256, 0, 1.0, tmp_path / "t.parquet"
+    )
     assert table.groupby(["split", "label"]).size().tolist() == [12_500] * 4
     assert (table["movie"] != "").all()
     assert not table["text"].str.contains("\x00").any()

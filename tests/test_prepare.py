@@ -16,7 +16,9 @@ def run_prepare(tmp_path, table=None, **overrides):
     tmp_path.mkdir(parents=True, exist_ok=True)
     table_path = tmp_path / "reviews.parquet"
     table.to_parquet(table_path, index=False)
-    settings = dict(vocab_size=30, skip_top=0, max_len=8, padding="post", truncating="pre", val_fraction=0.25, seed=1, limit=0)
+    settings = dict(
+        vocab_size=30, skip_top=0, max_len=8, padding="post", truncating="pre", val_fraction=0.25, seed=1, limit=0
+    )
     settings.update(overrides)
     stats = prepare.run(table_path, tmp_path / "prepared", tmp_path / "stats.json", **settings)
     arrays = {}

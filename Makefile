@@ -1,0 +1,45 @@
+# Two entry points for a fresh machine with Python 3.11+:
+#   make repro   create .venv, install the project, run the DVC pipeline
+#   make test    create .venv, install with the dev extra, run every test (slow ones too)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# dvc.yaml runs `python -m stages ...`: the virtual environment's python must come first.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: repro test test-fast lint bench params-table clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(BIN)/.installed-dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(BIN)/.installed $@
+
+repro: $(BIN)/.installed
+	$(BIN)/dvc repro
+
+test: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+test-fast: $(BIN)/.installed-dev
+	$(BIN)/pytest -m "not slow"
+
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/benchmark.py
+
+params-table: $(BIN)/.installed
+	$(BIN)/stages params-table
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

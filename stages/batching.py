@@ -1,0 +1,103 @@
+"""Batches for training and inference: optionally bucketed by length, each padded only to its longest review."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+WIDTH_STEP = 16  # batch widths are rounded up to a multiple of this, bounding the shapes XLA compiles
+BUCKET_SPAN = 32  # bucketing sorts windows of this many batches, so batches stay well mixed
+
+
+def batch_rows(lengths: np.ndarray, batch_size: int, bucket: bool, rng: np.random.Generator | None) -> list[np.ndarray]:
+    """Split row positions into batches for one pass.
+
+    With ``rng`` the rows are shuffled (and, when bucketing, the batches too); without it
+    they keep their order, or are sorted by length when bucketing (for inference).
+    Bucketing sorts rows by length within windows of ``BUCKET_SPAN`` batches, so each
+    batch holds reviews of similar length.
+    """
+    count = len(lengths)
+    order = rng.permutation(count) if rng is not None else np.arange(count)
+    if bucket:
+        window = batch_size * BUCKET_SPAN if rng is not None else max(count, 1)
+        order = (
+            np.concatenate(
+                [
+                    part[np.argsort(lengths[part], kind="stable")]
+                    for part in np.array_split(order, math.ceil(count / window) or 1)
+                ]
+            )
+            if count
+            else order
+        )
+    batches = [order[i : i + batch_size] for i in range(0, count, batch_size)]
+    if bucket and rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def batch_width(lengths: np.ndarray, max_len: int) -> int:
+    """Columns a batch needs: its longest review rounded up to WIDTH_STEP, at most ``max_len``."""
+    longest = int(lengths.max()) if len(lengths) else 1
+    return min(max_len, max(WIDTH_STEP, math.ceil(longest / WIDTH_STEP) * WIDTH_STEP))
+
+
+def slice_batch(x: np.ndarray, rows: np.ndarray, width: int, padding: str) -> np.ndarray:
+    """The rows' token ids cut to ``width`` columns, dropping only padding."""
+    return x[rows, :width] if padding == "post" else x[rows, x.shape[1] - width :]
+
+
+class ReviewBatches:
+    """(ids, labels) batches of one split; each epoch's order comes from ``(seed, epoch)``.
+
+    Deriving each epoch's order from the seed and the epoch number alone makes the
+    batches deterministic, and a run that resumes at epoch N sees exactly the batches an
+    uninterrupted run would. Without a seed the order is fixed (for validation).
+    """
+
+    def __init__(self, x, y, lengths, batch_size: int, padding: str, bucket: bool, seed: int | None):
+        self.x, self.y, self.lengths = x, np.asarray(y, dtype="float32"), lengths
+        self.batch_size, self.padding, self.bucket, self.seed = batch_size, padding, bucket, seed
+
+    def plan(self, epoch: int) -> list[tuple[np.ndarray, int]]:
+        """Row positions and padded width of every batch of ``epoch``."""
+        rng = np.random.default_rng([self.seed, epoch]) if self.seed is not None else None
+        batches = batch_rows(self.lengths, self.batch_size, self.bucket, rng)
+        full = self.x.shape[1]
+        return [(rows, batch_width(self.lengths[rows], full) if self.bucket else full) for rows in batches]
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def batches(self, first_epoch: int = 0, epochs: int | None = None):
+        """Yield ``(ids, labels)`` batches epoch after epoch (forever when ``epochs`` is None)."""
+        epoch = first_epoch
+        while epochs is None or epoch < first_epoch + epochs:
+            for rows, width in self.plan(epoch):
+                yield slice_batch(self.x, rows, width, self.padding), self.y[rows]
+            epoch += 1
+
+    def dataset(self, first_epoch: int = 0, repeat: bool = True):
+        """A ``tf.data.Dataset`` over :meth:`batches`: endless for training, one pass otherwise."""
+        import tensorflow as tf
+
+        signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.float32))
+        epochs = None if repeat else 1
+        data = tf.data.Dataset.from_generator(lambda: self.batches(first_epoch, epochs), output_signature=signature)
+        return data.prefetch(2)
+
+    def mean_width(self, epoch: int = 0) -> float:
+        """Average padded width of the batches, a measure of the work bucketing saves."""
+        plan = self.plan(epoch)
+        return float(np.mean([width for _, width in plan])) if plan else 0.0
+
+
+def predict_probabilities(model, x: np.ndarray, lengths: np.ndarray, padding: str, batch_size: int = 256) -> np.ndarray:
+    """Positive-class probabilities of every row, in row order, batching rows of similar length."""
+    out = np.empty(len(x), dtype=np.float64)
+    for rows in batch_rows(lengths, batch_size, bucket=True, rng=None):
+        batch = slice_batch(x, rows, batch_width(lengths[rows], x.shape[1]), padding)
+        out[rows] = np.asarray(model.predict_on_batch(batch), dtype=np.float64).reshape(-1)
+    return out

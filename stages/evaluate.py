@@ -1,0 +1,185 @@
+"""Stage ``evaluate``: score the trained model once on the test split.
+
+Writes ``reports/metrics.json`` (loss, accuracy, precision, recall, F1, ROC AUC and the
+threshold, under ``test``), small plot data (ROC and precision-recall curves thinned to a
+few hundred points, the confusion matrix as counts, accuracy by review length) and a
+Markdown table of example predictions for a person to read.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stages import paths
+from stages.atomic import write_json, write_text
+from stages.errors import PipelineError
+from stages.prepare import Encoding, read_table
+from stages.text import read_vocabulary
+from stages.train import load_split
+
+log = logging.getLogger(__name__)
+
+CURVE_POINTS = 200
+LABEL_NAMES = ("neg", "pos")
+
+
+def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    """Loss, accuracy, precision, recall, F1 and ROC AUC of probabilities ``p`` for labels ``y``."""
+    y = y.astype(bool)
+    predicted = p >= threshold
+    tp = int(np.sum(predicted & y))
+    fp = int(np.sum(predicted & ~y))
+    fn = int(np.sum(~predicted & y))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    clipped = np.clip(p, 1e-7, 1 - 1e-7)
+    return {
+        "loss": float(-np.mean(np.where(y, np.log(clipped), np.log(1 - clipped)))),
+        "accuracy": float(np.mean(predicted == y)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0,
+        "roc_auc": roc_auc(y, p),
+        "threshold": float(threshold),
+    }
+
+
+def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve via the rank statistic (ties count half)."""
+    positives, negatives = int(y.sum()), int((~y.astype(bool)).sum())
+    if not positives or not negatives:
+        return float("nan")
+    ranks = pd.Series(p).rank(method="average").to_numpy()
+    return float((ranks[y.astype(bool)].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def _thresholds_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cumulative true and false positives at each distinct threshold, highest first."""
+    order = np.argsort(-p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order].astype(bool)
+    distinct = np.r_[np.flatnonzero(np.diff(p_sorted)), len(p_sorted) - 1]
+    tps = np.cumsum(y_sorted)[distinct]
+    fps = np.cumsum(~y_sorted)[distinct]
+    return tps, fps, p_sorted[distinct]
+
+
+def thin(frame: pd.DataFrame, points: int = CURVE_POINTS) -> pd.DataFrame:
+    """Keep at most ``points`` evenly spaced rows, always the first and last."""
+    if len(frame) <= points:
+        return frame.reset_index(drop=True)
+    keep = np.unique(np.linspace(0, len(frame) - 1, points).round().astype(int))
+    return frame.iloc[keep].reset_index(drop=True)
+
+
+def roc_curve(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
+    """ROC curve (fpr, tpr, threshold), thinned, starting at (0, 0)."""
+    tps, fps, thresholds = _thresholds_curve(y, p)
+    fpr = np.r_[0.0, fps / max(fps[-1], 1)]
+    tpr = np.r_[0.0, tps / max(tps[-1], 1)]
+    return thin(pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.r_[1.0, thresholds]})).round(5)
+
+
+def precision_recall_curve(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
+    """Precision-recall curve (recall, precision, threshold), thinned."""
+    tps, fps, thresholds = _thresholds_curve(y, p)
+    precision = tps / np.maximum(tps + fps, 1)
+    recall = tps / max(tps[-1], 1)
+    return thin(pd.DataFrame({"recall": recall, "precision": precision, "threshold": thresholds})).round(5)
+
+
+def confusion_counts(y: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
+    """Confusion matrix as one row per (actual, predicted) pair with its count."""
+    rows = [(LABEL_NAMES[a], LABEL_NAMES[b], int(np.sum((y == a) & (predicted == b)))) for a in (0, 1) for b in (0, 1)]
+    return pd.DataFrame(rows, columns=["actual", "predicted", "count"])
+
+
+def accuracy_by_length(
+    y: np.ndarray, predicted: np.ndarray, full_length: np.ndarray, edges: list[int], max_len: int
+) -> pd.DataFrame:
+    """Accuracy per review-length bucket (length before truncation), with each bucket's truncated share."""
+    bounds = [0, *edges, np.inf]
+    rows = []
+    for low, high in zip(bounds[:-1], bounds[1:]):
+        inside = (full_length > low) & (full_length <= high)
+        if low == 0:
+            inside |= full_length == 0
+        label = f"{low + 1}-{high}" if np.isfinite(high) else f">{low}"
+        count = int(inside.sum())
+        rows.append({
+            "bucket": label,
+            "reviews": count,
+            "accuracy": round(float(np.mean(predicted[inside] == y[inside])), 5) if count else None,
+            "truncated_share": round(float(np.mean(full_length[inside] > max_len)), 5) if count else None,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def excerpt(text: str, limit: int = 200) -> str:
+    """A one-line excerpt of a review for a Markdown table."""
+    flat = re.sub(r"\s+", " ", re.sub(r"<br\s*/?>", " ", text, flags=re.IGNORECASE)).strip()
+    flat = flat.replace("|", "\\|")
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def examples_markdown(texts: list[str], y: np.ndarray, p: np.ndarray, threshold: float, per_kind: int) -> str:
+    """Markdown tables of example predictions: confidently wrong, confidently right, uncertain."""
+    predicted = p >= threshold
+    confidence = np.abs(p - threshold)
+    wrong = np.flatnonzero(predicted != y.astype(bool))
+    right = np.flatnonzero(predicted == y.astype(bool))
+    kinds = {
+        "Most confidently wrong": wrong[np.argsort(-confidence[wrong], kind="stable")][:per_kind],
+        "Most confidently right": right[np.argsort(-confidence[right], kind="stable")][:per_kind],
+        "Least certain": np.argsort(confidence, kind="stable")[:per_kind],
+    }
+    lines = ["# Example test predictions", "", f"Threshold {threshold:g}; probability is P(positive).", ""]
+    for title, rows in kinds.items():
+        lines += [f"## {title}", "", "| true | P(pos) | review |", "|---|---|---|"]
+        lines += [f"| {LABEL_NAMES[int(y[i])]} | {p[i]:.3f} | {excerpt(texts[i])} |" for i in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """Write a small plot-data CSV atomically."""
+    write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def run(
+    prepared: Path, model_path: Path, table_path: Path, threshold: float, length_buckets: list[int], examples: int
+) -> dict:
+    """The whole stage; returns the metrics it writes."""
+    from stages.batching import predict_probabilities
+    from stages.model import load
+
+    encoding = Encoding.load(prepared / paths.ENCODING.name)
+    vocab_size = len(read_vocabulary(prepared / paths.VOCAB.name))
+    test = load_split(paths.split_arrays("test", prepared), encoding.max_len, vocab_size)
+    if not model_path.is_file():
+        raise PipelineError(f"model {model_path} not found: run `dvc repro train` first")
+    model = load(model_path)
+    model_vocab = model.get_layer("embedding").input_dim
+    if model_vocab != vocab_size:
+        raise PipelineError(
+            f"{model_path} expects a vocabulary of {model_vocab} but {prepared / 'vocab.txt'} has {vocab_size}: rerun `dvc repro train`"
+        )
+    probabilities = predict_probabilities(model, test.x, test.length, encoding.padding)
+    predicted = (probabilities >= threshold).astype(int)
+    metrics = {"test": binary_metrics(test.y, probabilities, threshold)}
+
+    write_csv(paths.ROC_CURVE, roc_curve(test.y, probabilities))
+    write_csv(paths.PR_CURVE, precision_recall_curve(test.y, probabilities))
+    write_csv(paths.CONFUSION, confusion_counts(test.y, predicted))
+    write_csv(
+        paths.LENGTH_ACCURACY, accuracy_by_length(test.y, predicted, test.full_length, length_buckets, encoding.max_len)
+    )
+    texts = read_table(table_path)["text"].to_numpy()[test.row].tolist()
+    write_text(paths.EXAMPLES, examples_markdown(texts, test.y, probabilities, threshold, examples))
+    write_json(paths.METRICS, metrics)
+    log.info("test: %s", ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
+    return metrics

@@ -1,0 +1,140 @@
+"""Stage ``plot``: PNG figures of training curves, confusion matrix, ROC and accuracy by length.
+
+``dvc plots diff`` shows these images side by side across revisions; the interactive
+versions come from the plot data declared at the top of ``dvc.yaml``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to files only
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from stages import paths  # noqa: E402
+from stages.atomic import atomic_path  # noqa: E402
+from stages.errors import PipelineError  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+FIGURES = ("loss", "accuracy", "confusion", "roc", "precision_recall", "length_accuracy")
+
+
+def read_data(path: Path, sep: str = ",") -> pd.DataFrame:
+    """Read a plot-data file, naming the stage to rerun when it is missing or empty."""
+    try:
+        frame = pd.read_csv(path, sep=sep)
+    except FileNotFoundError:
+        raise PipelineError(f"{path} not found: run `dvc repro` up to the stage that writes it") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"{path} is malformed ({exc}): rerun the stage that writes it") from None
+    if frame.empty:
+        raise PipelineError(f"{path} holds no rows: rerun the stage that writes it")
+    return frame
+
+
+def training_curve(history: pd.DataFrame, metric: str) -> plt.Figure:
+    """Training and validation ``metric`` per epoch, as the Keras tutorials plot them."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(history["epoch"], history[metric], "o-", label=f"training {metric}")
+    ax.plot(history["epoch"], history[f"val_{metric}"], "s--", label=f"validation {metric}")
+    ax.set(title=f"Training and validation {metric}", xlabel="epoch", ylabel=metric)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def confusion_figure(counts: pd.DataFrame) -> plt.Figure:
+    """Confusion matrix heat map with counts in the cells."""
+    labels = ["neg", "pos"]
+    matrix = (
+        counts.pivot(index="actual", columns="predicted", values="count")
+        .reindex(index=labels, columns=labels)
+        .fillna(0)
+    )
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    image = ax.imshow(matrix.to_numpy(), cmap="Blues")
+    for (i, j), value in np.ndenumerate(matrix.to_numpy()):
+        color = "white" if value > matrix.to_numpy().max() / 2 else "black"
+        ax.text(j, i, f"{int(value):,}", ha="center", va="center", color=color)
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=labels,
+        yticklabels=labels,
+        xlabel="predicted",
+        ylabel="actual",
+        title="Confusion matrix (test)",
+    )
+    fig.colorbar(image, ax=ax)
+    return fig
+
+
+def curve_figure(frame: pd.DataFrame, x: str, y: str, title: str, diagonal: bool) -> plt.Figure:
+    """A single curve (ROC or precision-recall) on the unit square."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot(frame[x], frame[y])
+    if diagonal:
+        ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(title=title, xlabel=x, ylabel=y, xlim=(0, 1), ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def length_figure(frame: pd.DataFrame) -> plt.Figure:
+    """Test accuracy per review-length bucket, with how many reviews each holds."""
+    frame = frame.dropna(subset=["accuracy"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bars = ax.bar(
+        frame["bucket"],
+        frame["accuracy"],
+        color=["tab:orange" if t > 0 else "tab:blue" for t in frame["truncated_share"]],
+    )
+    for bar, count in zip(bars, frame["reviews"]):
+        ax.annotate(
+            f"n={count:,}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8
+        )
+    low = max(0.0, float(frame["accuracy"].min()) - 0.1)
+    ax.set(
+        title="Test accuracy by review length (orange: truncated)",
+        xlabel="tokens before truncation",
+        ylabel="accuracy",
+        ylim=(low, 1),
+    )
+    return fig
+
+
+def save(fig: plt.Figure, target: Path, dpi: int) -> None:
+    """Save a figure as PNG atomically and close it."""
+    with atomic_path(target, suffix=".png") as tmp:
+        fig.tight_layout()
+        fig.savefig(tmp, dpi=dpi, format="png", metadata={"Software": None})  # no version stamp: stable bytes
+    plt.close(fig)
+
+
+def run(figures: Path, dpi: int) -> list[Path]:
+    """The whole stage: read the plot data, write one PNG per figure; returns their paths."""
+    history = read_data(paths.HISTORY, sep="\t")
+    roc = read_data(paths.ROC_CURVE)
+    pr = read_data(paths.PR_CURVE)
+    made = {
+        "loss": training_curve(history, "loss"),
+        "accuracy": training_curve(history, "accuracy"),
+        "confusion": confusion_figure(read_data(paths.CONFUSION)),
+        "roc": curve_figure(roc, "fpr", "tpr", "ROC curve (test)", diagonal=True),
+        "precision_recall": curve_figure(pr, "recall", "precision", "Precision-recall (test)", diagonal=False),
+        "length_accuracy": length_figure(read_data(paths.LENGTH_ACCURACY)),
+    }
+    written = []
+    for name in FIGURES:
+        target = figures / f"{name}.png"
+        save(made[name], target, dpi)
+        written.append(target)
+    log.info("wrote %d figures to %s", len(written), figures)
+    return written

@@ -1,0 +1,200 @@
+"""Stage ``train``: fit one recurrent cell variant on the prepared arrays, validating on val.
+
+Writes the model (``.keras``), the per-epoch history (plot data), training metrics
+(best epoch, epochs run, wall time, samples per second, parameter count) and a
+per-layer model summary.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stages import paths
+from stages.atomic import atomic_path, write_json, write_text
+from stages.errors import PipelineError
+from stages.prepare import Encoding
+from stages.text import read_vocabulary
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split's arrays as ``prepare`` wrote them."""
+
+    x: np.ndarray
+    y: np.ndarray
+    length: np.ndarray
+    full_length: np.ndarray
+    row: np.ndarray
+
+
+def load_split(path: Path, max_len: int | None = None, vocab_size: int | None = None) -> Split:
+    """Load a split's ``.npz`` (no pickles) and check it against the encoding and vocabulary."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            split = Split(*(data[key] for key in ("x", "y", "length", "full_length", "row")))
+    except FileNotFoundError:
+        raise PipelineError(f"{path} not found: run `dvc repro prepare` first") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise PipelineError(f"{path} is truncated or not a prepare output ({exc}): rerun `dvc repro prepare`") from None
+    rows = len(split.x)
+    if split.x.ndim != 2 or any(len(a) != rows for a in (split.y, split.length, split.full_length, split.row)):
+        raise PipelineError(f"{path} has arrays of inconsistent shapes: rerun `dvc repro prepare`")
+    if max_len is not None and split.x.shape[1] != max_len:
+        raise PipelineError(
+            f"{path} has {split.x.shape[1]} columns but encoding.json says max_len {max_len}: rerun `dvc repro prepare`"
+        )
+    if vocab_size is not None and rows and (split.x.min() < 0 or split.x.max() >= vocab_size):
+        raise PipelineError(f"{path} holds token ids outside the vocabulary of {vocab_size}: rerun `dvc repro prepare`")
+    return split
+
+
+def choose_jit(setting: str, cell: str, bidirectional: bool, gpu: bool) -> bool:
+    """Resolve ``train.jit_compile``: on GPUs XLA would block cuDNN; on CPU ``auto`` follows measurements."""
+    if setting != "auto":
+        return setting == "on"
+    if gpu:
+        return False
+    return cell in XLA_FASTER_ON_CPU and not bidirectional
+
+
+# Measured with bench/benchmark.py on a 2-core CPU (see README): XLA speeds these up, slows the rest.
+XLA_FASTER_ON_CPU = ("gru", "simple_rnn")
+
+
+def make_optimizer(name: str, learning_rate: float, clipnorm: float):
+    """Build the Keras optimizer named in ``train.optimizer``."""
+    import keras
+
+    classes = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
+    return classes[name](learning_rate=learning_rate, clipnorm=clipnorm or None)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def history_tsv(history: dict[str, list[float]]) -> str:
+    """Per-epoch history as TSV with a header (DVC plot data)."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter="\t", lineterminator="\n")
+    writer.writerow(HISTORY_COLUMNS)
+    for epoch in range(len(history["loss"])):
+        writer.writerow([epoch + 1, *(f"{history[key][epoch]:.6f}" for key in HISTORY_COLUMNS[1:])])
+    return out.getvalue()
+
+
+def run(
+    prepared: Path,
+    model_path: Path,
+    history_path: Path,
+    metrics_path: Path,
+    summary_path: Path,
+    model: dict,
+    train: dict,
+) -> dict:
+    """The whole stage: load data, build, fit with early stopping, save outputs; returns the metrics."""
+    import keras
+    import tensorflow as tf
+
+    from stages.batching import ReviewBatches
+    from stages.model import build_model, layer_table
+
+    encoding = Encoding.load(prepared / paths.ENCODING.name)
+    vocab_size = len(read_vocabulary(prepared / paths.VOCAB.name))
+    train_split = load_split(paths.split_arrays("train", prepared), encoding.max_len, vocab_size)
+    val_split = load_split(paths.split_arrays("val", prepared), encoding.max_len, vocab_size)
+    if not len(train_split.y) or not len(val_split.y):
+        raise PipelineError("train or val split is empty: lower prepare.limit's restriction or check the data")
+
+    seed_everything(train["seed"])
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    jit = choose_jit(train["jit_compile"], model["cell"], model["bidirectional"], gpu)
+    net = build_model(
+        vocab_size,
+        model["cell"],
+        model["units"],
+        model["embedding_dim"],
+        layers_count=model["layers"],
+        bidirectional=model["bidirectional"],
+        dropout=model["dropout"],
+        pooling=model["pooling"],
+        dense_units=model["dense_units"],
+        dense_dropout=model["dense_dropout"],
+        seed=train["seed"],
+    )
+    net.compile(
+        optimizer=make_optimizer(train["optimizer"], train["learning_rate"], train["clipnorm"]),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=jit,
+    )
+    batches = ReviewBatches(
+        train_split.x,
+        train_split.y,
+        train_split.length,
+        train["batch_size"],
+        encoding.padding,
+        train["bucket_by_length"],
+        train["seed"],
+    )
+    val_batches = ReviewBatches(val_split.x, val_split.y, val_split.length, 256, encoding.padding, True, seed=None)
+    patience = train["patience"] or train["epochs"]
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True, verbose=0)
+    log.info(
+        "training %s (%s params) on %d reviews, validating on %d; XLA %s, %s batches of mean width %.0f",
+        net.name, f"{net.count_params():,}", len(train_split.y), len(val_split.y), "on" if jit else "off",
+        "length-bucketed" if train["bucket_by_length"] else "fixed-width", batches.mean_width(),
+    )  # fmt: skip
+    started = time.perf_counter()
+    fit = net.fit(
+        batches.dataset(),
+        steps_per_epoch=len(batches),
+        validation_data=val_batches.dataset(),
+        validation_steps=len(val_batches),
+        epochs=train["epochs"],
+        shuffle=False,  # the batches are already shuffled, reproducibly
+        callbacks=[stopper],
+        verbose=1 if sys.stdout.isatty() else 2,  # one line per epoch in CI and dvc logs
+    )
+    wall = time.perf_counter() - started
+    history = fit.history
+    epochs_run = len(history["loss"])
+    best = int(np.argmin(history["val_loss"]))
+    metrics = {
+        "train": {
+            "best_epoch": best + 1,
+            "epochs_run": epochs_run,
+            "best_val_loss": float(history["val_loss"][best]),
+            "best_val_accuracy": float(history["val_accuracy"][best]),
+            "wall_time_s": round(wall, 1),
+            "samples_per_s": round(epochs_run * len(train_split.y) / wall, 1),
+            "params": int(net.count_params()),
+            "xla": jit,
+        }
+    }
+    with atomic_path(model_path, suffix=".keras") as tmp:
+        net.save(tmp)
+    write_text(history_path, history_tsv(history))
+    write_text(summary_path, layer_table(net))
+    write_json(metrics_path, metrics)
+    log.info("best epoch %d of %d: val_loss %.4f, val_accuracy %.4f, %.0f s", best + 1, epochs_run,
+             history["val_loss"][best], history["val_accuracy"][best], wall)  # fmt: skip
+    return metrics

@@ -1,57 +1,246 @@
-"""Benchmarks that print figures (never timed tests): prepare time, training throughput, predict latency.
+"""Benchmarks that print figures (never timed tests): prepare time, training throughput, predict latency, memory.
 
-Run from the project root after `dvc repro download` (or `make repro`):
+Run from the project root after `dvc repro` (or `make repro`), on an otherwise idle machine:
 
-    .venv/bin/python bench/benchmark.py                 # everything
-    .venv/bin/python bench/benchmark.py --only prepare  # one section
+    .venv/bin/python bench/benchmark.py                        # every section
+    .venv/bin/python bench/benchmark.py --only training,xla    # some sections
+    .venv/bin/python bench/benchmark.py --only training --train-samples 5000 --epochs 1   # quicker
+
+Sections:
+  prepare   the whole prepare stage on all 50,000 reviews
+  training  the pipeline's input path (right padding + mask + length buckets + its XLA choice)
+            against the classic tutorial baseline (plain `model.fit` on front-padded arrays),
+            same architecture and data, interleaved, for simple_rnn, lstm, gru and
+            bidirectional lstm at max_len 256 and 512: samples/s, ratio, validation accuracy
+  xla       the pipeline path with XLA on and off per cell (what `train.jit_compile: auto` uses)
+  predict   single-review latency (p50, p95, warm) and batch throughput of `stages predict`
+  memory    peak resident memory of a full `dvc repro -f` in a temporary copy of the project
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
 
 from stages import paths  # noqa: E402
 from stages.params import load_sections  # noqa: E402
 
+VARIANTS = (("simple_rnn", False), ("lstm", False), ("gru", False), ("lstm", True))
+MAX_LENS = (256, 512)
+VOCAB_SIZE = 10_000
+UNITS = 32
+EMBEDDING_DIM = 32
+BATCH_SIZE = 128
 
-def bench_prepare(repeats: int) -> None:
+
+def name_of(cell: str, bidirectional: bool) -> str:
+    """Variant name as printed."""
+    return f"bi-{cell}" if bidirectional else cell
+
+
+def bench_prepare(args: argparse.Namespace) -> None:
     """Time the whole prepare stage on all 50,000 reviews with the project's params."""
     from stages import prepare
 
     settings = load_sections("prepare", paths.PARAMS)["prepare"] | {"limit": 0}
     times = []
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(repeats):
+        for _ in range(args.repeats):
             started = time.perf_counter()
             prepare.run(paths.REVIEWS_TABLE, Path(tmp) / "prepared", Path(tmp) / "stats.json", **settings)
             times.append(time.perf_counter() - started)
-    print(f"prepare, all 50,000 reviews: best {min(times):.1f} s, median {sorted(times)[len(times) // 2]:.1f} s over {repeats} runs "
-          f"(target < 20 s; {os.cpu_count()} CPUs)")  # fmt: skip
+    print(
+        f"prepare, all 50,000 reviews: best {min(times):.1f} s, median {np.median(times):.1f} s "
+        f"over {args.repeats} runs (target < 20 s; {os.cpu_count()} CPUs)"
+    )
 
 
-SECTIONS = {"prepare": bench_prepare}
+def prepared_arrays(max_len: int, padding: str, folder: Path, train_samples: int):
+    """Train and val splits prepared with ``padding`` (vocabulary of VOCAB_SIZE), train cut to ``train_samples``."""
+    from stages import prepare
+    from stages.train import load_split
+
+    target = folder / f"{max_len}-{padding}"
+    if not (target / "val.npz").exists():
+        prepare.run(
+            paths.REVIEWS_TABLE, target, target / "stats.json", VOCAB_SIZE, 0, max_len, padding, "pre", 0.2, 42, 0
+        )
+    train, val = load_split(target / "train.npz"), load_split(target / "val.npz")
+    keep = np.random.default_rng(0).permutation(len(train.y))[:train_samples]
+    return train, keep, val
+
+
+def fit_baseline(cell: str, bidirectional: bool, train, keep, val, epochs: int, seed: int) -> tuple[float, float]:
+    """The tutorial way: no mask, front-padded fixed-width arrays, plain ``model.fit``; returns (samples/s, val acc)."""
+    import keras
+
+    from stages.model import CELLS
+
+    keras.utils.set_random_seed(seed)
+    layer = CELLS[cell](UNITS)
+    model = keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32"),
+            keras.layers.Embedding(VOCAB_SIZE, EMBEDDING_DIM),
+            keras.layers.Bidirectional(layer) if bidirectional else layer,
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    started = time.perf_counter()
+    model.fit(train.x[keep], train.y[keep], batch_size=BATCH_SIZE, epochs=epochs, verbose=0)
+    speed = epochs * len(keep) / (time.perf_counter() - started)
+    accuracy = model.evaluate(val.x, val.y, batch_size=256, verbose=0)[1]
+    return speed, float(accuracy)
+
+
+def fit_pipeline(cell: str, bidirectional: bool, train, keep, val, epochs: int, seed: int, jit: bool | None = None):
+    """The pipeline's path: mask, right padding, length buckets, XLA per train.choose_jit; returns (samples/s, val acc)."""
+    import keras
+    import tensorflow as tf
+
+    from stages.batching import ReviewBatches, predict_probabilities
+    from stages.model import build_model
+    from stages.train import choose_jit
+
+    keras.utils.set_random_seed(seed)
+    if jit is None:
+        jit = choose_jit("auto", cell, bidirectional, gpu=bool(tf.config.list_physical_devices("GPU")))
+    model = build_model(VOCAB_SIZE, cell, UNITS, EMBEDDING_DIM, bidirectional=bidirectional)
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"], jit_compile=jit)
+    batches = ReviewBatches(train.x[keep], train.y[keep], train.length[keep], BATCH_SIZE, "post", True, seed)
+    started = time.perf_counter()
+    model.fit(batches.dataset(), steps_per_epoch=len(batches), epochs=epochs, verbose=0)
+    speed = epochs * len(keep) / (time.perf_counter() - started)
+    probabilities = predict_probabilities(model, val.x, val.length, "post")
+    return speed, float(np.mean((probabilities >= 0.5) == val.y))
+
+
+def bench_training(args: argparse.Namespace) -> None:
+    """Pipeline path vs tutorial baseline, interleaved, per cell and max_len."""
+    print(
+        f"training throughput: Embedding({VOCAB_SIZE}, {EMBEDDING_DIM}) + cell({UNITS}) + Dense(1), batch {BATCH_SIZE}, "
+        f"{args.train_samples} train reviews, {args.epochs} epoch(s), validation on 5,000"
+    )
+    print(
+        f"{'variant':<12}{'max_len':>8}{'baseline/s':>12}{'pipeline/s':>12}{'ratio':>8}{'base val':>10}{'pipe val':>10}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for max_len in args.max_lens:
+            front = prepared_arrays(max_len, "pre", Path(tmp), args.train_samples)
+            right = prepared_arrays(max_len, "post", Path(tmp), args.train_samples)
+            for cell, bidirectional in args.variants:
+                base_speed, base_acc = fit_baseline(cell, bidirectional, *front, args.epochs, args.seed)
+                pipe_speed, pipe_acc = fit_pipeline(cell, bidirectional, *right, args.epochs, args.seed)
+                print(
+                    f"{name_of(cell, bidirectional):<12}{max_len:>8}{base_speed:>12.0f}{pipe_speed:>12.0f}"
+                    f"{pipe_speed / base_speed:>7.2f}x{base_acc:>10.4f}{pipe_acc:>10.4f}",
+                    flush=True,
+                )
+
+
+def bench_xla(args: argparse.Namespace) -> None:
+    """The pipeline path with XLA off and on, interleaved, per cell."""
+    print(f"XLA on the pipeline path: {args.train_samples} train reviews, {args.epochs} epoch(s)")
+    print(f"{'variant':<12}{'max_len':>8}{'off/s':>10}{'on/s':>10}{'on/off':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for max_len in args.max_lens:
+            right = prepared_arrays(max_len, "post", Path(tmp), args.train_samples)
+            for cell, bidirectional in args.variants:
+                off, _ = fit_pipeline(cell, bidirectional, *right, args.epochs, args.seed, jit=False)
+                on, _ = fit_pipeline(cell, bidirectional, *right, args.epochs, args.seed, jit=True)
+                print(
+                    f"{name_of(cell, bidirectional):<12}{max_len:>8}{off:>10.0f}{on:>10.0f}{on / off:>7.2f}x",
+                    flush=True,
+                )
+
+
+def bench_predict(args: argparse.Namespace) -> None:
+    """Latency of one review (warm) and throughput of a batch, with the trained model."""
+    import pandas as pd
+
+    from stages.predict import Predictor
+
+    predictor = Predictor()
+    texts = pd.read_parquet(paths.REVIEWS_TABLE, columns=["split", "text"]).query("split == 'test'")["text"].tolist()
+    predictor.predict(texts[:2])  # warm up: tracing
+    latencies = []
+    for text in texts[:200]:
+        started = time.perf_counter()
+        predictor.predict([text])
+        latencies.append(time.perf_counter() - started)
+    p50, p95 = np.percentile(latencies, [50, 95]) * 1000
+    batch = texts[:5000]
+    started = time.perf_counter()
+    predictor.predict(batch)
+    rate = len(batch) / (time.perf_counter() - started)
+    print(
+        f"predict: single review p50 {p50:.1f} ms, p95 {p95:.1f} ms (warm, 200 reviews); batch {rate:,.0f} reviews/s (5,000)"
+    )
+
+
+def bench_memory(args: argparse.Namespace) -> None:
+    """Peak resident memory of any process of a full `dvc repro -f`, in a temporary copy of the project."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "project"
+        ignore = shutil.ignore_patterns(".venv", "data", "__pycache__", "*.egg-info", ".pytest_cache", "cache", "tmp")
+        shutil.copytree(ROOT, copy, ignore=ignore)
+        shutil.copytree(ROOT / "data" / "raw", copy / "data" / "raw")  # skip the download, keep the rest
+        env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+        mirror = (ROOT / "params.yaml").read_text()
+        started = time.perf_counter()
+        subprocess.run(["dvc", "repro", "-f"], cwd=copy, env=env, check=True, capture_output=True)
+        wall = time.perf_counter() - started
+        assert mirror == (copy / "params.yaml").read_text()
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"memory: peak RSS of a full `dvc repro -f` (default params) {peak:,.0f} MiB; it took {wall:.0f} s")
+
+
+SECTIONS = {
+    "prepare": bench_prepare,
+    "training": bench_training,
+    "xla": bench_xla,
+    "predict": bench_predict,
+    "memory": bench_memory,
+}
 
 
 def main() -> None:
     """Parse arguments and run the chosen sections."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {', '.join(SECTIONS)}")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="prepare runs")
+    parser.add_argument("--train-samples", type=int, default=20_000, help="training reviews per run (training, xla)")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per run (training, xla)")
+    parser.add_argument("--max-lens", default=",".join(map(str, MAX_LENS)), help="comma-separated max_len values")
+    parser.add_argument(
+        "--variants", default="simple_rnn,lstm,gru,bi-lstm", help="comma-separated: simple_rnn, lstm, gru, bi-CELL"
+    )
+    parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
+    args.max_lens = [int(v) for v in args.max_lens.split(",")]
+    args.variants = [(v.removeprefix("bi-"), v.startswith("bi-")) for v in args.variants.split(",")]
     if not paths.REVIEWS_TABLE.is_file():
         sys.exit(f"error: {paths.REVIEWS_TABLE} not found: run `dvc repro download` first")
     for name in args.only.split(","):
         if name not in SECTIONS:
             sys.exit(f"error: unknown section {name!r}, expected one of {', '.join(SECTIONS)}")
-        SECTIONS[name](args.repeats)
+        SECTIONS[name](args)
 
 
 if __name__ == "__main__":

@@ -177,6 +177,40 @@ def predict_command(
             typer.echo(f"{prediction.label}\t{prediction.probability:.4f}")
 
 
+@app.command("compare")
+@reports_errors
+def compare_command(
+    cells: Annotated[str, typer.Option(help="Comma-separated cells: simple_rnn, lstm, gru.")] = "simple_rnn,lstm,gru",
+    bidirectional: Annotated[str, typer.Option(help="Variants to train: both, true or false.")] = "both",
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-S", help="Extra param override for every variant, e.g. -S train.epochs=2."),
+    ] = None,
+    prefix: Annotated[str, typer.Option(help="Experiment names start with this.")] = "cmp",
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for variants.md, variants.csv, val_accuracy.png.")] = (
+        paths.COMPARE
+    ),
+    run_experiments: Annotated[
+        bool, typer.Option("--run/--no-run", help="Train the variants, or only collect them.")
+    ] = True,
+) -> None:
+    """Train every cell variant as a DVC experiment (queue, one worker) and write one comparison."""
+    from stages import compare
+    from stages.params import SCHEMA
+
+    chosen = [cell.strip() for cell in cells.split(",") if cell.strip()]
+    allowed = SCHEMA["model"]["cell"].choices
+    bad = [cell for cell in chosen if cell not in allowed]
+    if bad or not chosen:
+        raise PipelineError(f"--cells {cells!r}: expected a comma-separated list of {', '.join(allowed)}")
+    if bidirectional not in ("both", "true", "false"):
+        raise PipelineError(f"--bidirectional {bidirectional!r}: expected both, true or false")
+    for setting in settings or []:
+        if "=" not in setting:
+            raise PipelineError(f"--set {setting!r}: expected KEY=VALUE, e.g. train.epochs=2")
+    compare.run(chosen, bidirectional, settings or [], prefix, out_dir, train=run_experiments)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

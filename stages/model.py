@@ -47,6 +47,7 @@ def build_model(
     layers_count: int = 1,
     bidirectional: bool = False,
     dropout: float = 0.0,
+    embedding_dropout: float = 0.0,
     pooling: str = "last",
     dense_units: int = 0,
     dense_dropout: float = 0.0,
@@ -65,6 +66,8 @@ def build_model(
     tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
     # mask_zero: padding id 0 is skipped by the recurrent layers and the pooling.
     x = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(tokens)
+    if embedding_dropout:
+        x = layers.SpatialDropout1D(embedding_dropout, seed=seed, name="embedding_dropout")(x)
     for i in range(layers_count):
         returns_sequences = i < layers_count - 1 or pooling != "last"
         rnn = CELLS[cell](units, dropout=dropout, return_sequences=returns_sequences, seed=seed, name=f"{cell}_{i + 1}")

@@ -130,6 +130,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "layers": Key(int, 1, "Stacked recurrent layers (all but the last return sequences).", minimum=1, maximum=8),
         "units": Key(int, 32, "Units per recurrent layer (per direction).", minimum=1),
         "embedding_dim": Key(int, 64, "Size of the word embedding.", minimum=1),
+        "embedding_dropout": Key(
+            float,
+            0.0,
+            "Dropout of whole embedding channels (SpatialDropout1D) before the recurrent layers.",
+            minimum=0,
+            maximum=0.9,
+        ),
         "dropout": Key(float, 0.2, "Input dropout of the recurrent layers.", minimum=0, maximum=0.9),
         "pooling": Key(
             str,

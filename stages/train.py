@@ -135,6 +135,7 @@ def run(
         layers_count=model["layers"],
         bidirectional=model["bidirectional"],
         dropout=model["dropout"],
+        embedding_dropout=model["embedding_dropout"],
         pooling=model["pooling"],
         dense_units=model["dense_units"],
         dense_dropout=model["dense_dropout"],

@@ -13,6 +13,7 @@ TINY_MODEL = {
     "layers": 1,
     "units": 4,
     "embedding_dim": 8,
+    "embedding_dropout": 0.0,
     "dropout": 0.0,
     "pooling": "last",
     "dense_units": 0,

@@ -211,6 +211,19 @@ def compare_command(
     compare.run(chosen, bidirectional, settings or [], prefix, out_dir, train=run_experiments)
 
 
+@app.command("report")
+@reports_errors
+def report_command(
+    base: Annotated[str, typer.Option(help="Git revision to compare with (branch, tag or commit).")] = "main",
+    out: Annotated[Path, typer.Option(help="Where to write the Markdown report.", dir_okay=False)] = paths.REPORT,
+) -> None:
+    """Write a Markdown report for a pull request: changed params, metrics with deltas, plots."""
+    from stages import report
+
+    report.run(base, out)
+    typer.echo(f"wrote {out}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

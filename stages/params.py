@@ -169,6 +169,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "XLA compilation: `auto` (on for GRU and SimpleRNN on CPU, where it was measured faster), `on` or `off`.",
             choices=("auto", "on", "off"),
         ),
+        "distribute": Key(
+            str,
+            "none",
+            "tf.distribute strategy: `none`, `mirrored` (all local GPUs) or `multi_worker` (hosts from TF_CONFIG); batch_size is the global batch.",
+            choices=("none", "mirrored", "multi_worker"),
+        ),
     },
     "evaluate": {
         "threshold": Key(

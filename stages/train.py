@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import sys
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -74,6 +76,43 @@ def choose_jit(setting: str, cell: str, bidirectional: bool, gpu: bool) -> bool:
 XLA_FASTER_ON_CPU = ("gru", "simple_rnn")
 
 
+CPU_DEVICES_ENV = "IMDB_RNN_CPU_DEVICES"  # split the CPU into N logical devices (tests mirrored training on CPU)
+
+
+def split_cpu(count: int) -> None:
+    """Split the CPU into ``count`` logical devices; must run before TensorFlow initialises its devices."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+
+
+def make_strategy(name: str):
+    """The ``tf.distribute`` strategy named by ``train.distribute``."""
+    import tensorflow as tf
+
+    if name == "none":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        if tf.config.list_logical_devices("GPU"):
+            return tf.distribute.MirroredStrategy()
+        return tf.distribute.MirroredStrategy([device.name for device in tf.config.list_logical_devices("CPU")])
+    if not os.environ.get("TF_CONFIG"):
+        raise PipelineError(
+            "train.distribute: multi_worker needs the TF_CONFIG environment variable (cluster and task)"
+        )
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process writes the outputs (always, except on non-chief multi-worker tasks)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
+
+
 def make_optimizer(name: str, learning_rate: float, clipnorm: float):
     """Build the Keras optimizer named in ``train.optimizer``."""
     import keras
@@ -117,6 +156,8 @@ def run(
     from stages.batching import ReviewBatches
     from stages.model import build_model, layer_table
 
+    if os.environ.get(CPU_DEVICES_ENV):
+        split_cpu(int(os.environ[CPU_DEVICES_ENV]))
     encoding = Encoding.load(prepared / paths.ENCODING.name)
     vocab_size = len(read_vocabulary(prepared / paths.VOCAB.name))
     train_split = load_split(paths.split_arrays("train", prepared), encoding.max_len, vocab_size)
@@ -127,26 +168,28 @@ def run(
     seed_everything(train["seed"])
     gpu = bool(tf.config.list_physical_devices("GPU"))
     jit = choose_jit(train["jit_compile"], model["cell"], model["bidirectional"], gpu)
-    net = build_model(
-        vocab_size,
-        model["cell"],
-        model["units"],
-        model["embedding_dim"],
-        layers_count=model["layers"],
-        bidirectional=model["bidirectional"],
-        dropout=model["dropout"],
-        embedding_dropout=model["embedding_dropout"],
-        pooling=model["pooling"],
-        dense_units=model["dense_units"],
-        dense_dropout=model["dense_dropout"],
-        seed=train["seed"],
-    )
-    net.compile(
-        optimizer=make_optimizer(train["optimizer"], train["learning_rate"], train["clipnorm"]),
-        loss="binary_crossentropy",
-        metrics=["accuracy"],
-        jit_compile=jit,
-    )
+    strategy = make_strategy(train["distribute"])
+    with strategy.scope():
+        net = build_model(
+            vocab_size,
+            model["cell"],
+            model["units"],
+            model["embedding_dim"],
+            layers_count=model["layers"],
+            bidirectional=model["bidirectional"],
+            dropout=model["dropout"],
+            embedding_dropout=model["embedding_dropout"],
+            pooling=model["pooling"],
+            dense_units=model["dense_units"],
+            dense_dropout=model["dense_dropout"],
+            seed=train["seed"],
+        )
+        net.compile(
+            optimizer=make_optimizer(train["optimizer"], train["learning_rate"], train["clipnorm"]),
+            loss="binary_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=jit,
+        )
     batches = ReviewBatches(
         train_split.x,
         train_split.y,
@@ -189,8 +232,14 @@ def run(
             "samples_per_s": round(epochs_run * len(train_split.y) / wall, 1),
             "params": int(net.count_params()),
             "xla": jit,
+            "replicas": int(strategy.num_replicas_in_sync),
         }
     }
+    if not is_chief(strategy):  # other workers write to a throwaway folder
+        scratch = Path(tempfile.mkdtemp(prefix="imdb-rnn-worker-"))
+        model_path, history_path, summary_path, metrics_path = (
+            scratch / p.name for p in (model_path, history_path, summary_path, metrics_path)
+        )
     with atomic_path(model_path, suffix=".keras") as tmp:
         net.save(tmp)
     write_text(history_path, history_tsv(history))

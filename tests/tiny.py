@@ -29,6 +29,7 @@ TINY_TRAIN = {
     "seed": 7,
     "bucket_by_length": True,
     "jit_compile": "off",
+    "distribute": "none",
 }
 
 

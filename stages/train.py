@@ -13,7 +13,6 @@ import logging
 import os
 import sys
 import tempfile
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,11 +147,12 @@ def run(
     summary_path: Path,
     model: dict,
     train: dict,
+    state_dir: Path = paths.TRAIN_STATE,
 ) -> dict:
-    """The whole stage: load data, build, fit with early stopping, save outputs; returns the metrics."""
-    import keras
+    """The whole stage: load data, build, fit (resuming an interrupted run), save outputs; returns the metrics."""
     import tensorflow as tf
 
+    from stages import checkpoint
     from stages.batching import ReviewBatches
     from stages.model import build_model, layer_table
 
@@ -169,6 +169,12 @@ def run(
     gpu = bool(tf.config.list_physical_devices("GPU"))
     jit = choose_jit(train["jit_compile"], model["cell"], model["bidirectional"], gpu)
     strategy = make_strategy(train["distribute"])
+    if not is_chief(strategy):  # other workers keep their own throwaway state and outputs
+        scratch = Path(tempfile.mkdtemp(prefix="imdb-rnn-worker-"))
+        state_dir = scratch / "state"
+        model_path, history_path, summary_path, metrics_path = (
+            scratch / p.name for p in (model_path, history_path, summary_path, metrics_path)
+        )
     with strategy.scope():
         net = build_model(
             vocab_size,
@@ -200,26 +206,45 @@ def run(
         train["seed"],
     )
     val_batches = ReviewBatches(val_split.x, val_split.y, val_split.length, 256, encoding.padding, True, seed=None)
-    patience = train["patience"] or train["epochs"]
-    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True, verbose=0)
+    arrays = tuple(paths.split_arrays(split, prepared) for split in ("train", "val"))
+    print_ = checkpoint.fingerprint(
+        model, {k: v for k, v in train.items() if k != "epochs"}, vars(encoding), files=arrays
+    )
+    state = checkpoint.load_state(state_dir, print_)
+    if state is not None:
+        checkpoint.restore(net, state_dir, state)
+        log.info("resuming after epoch %d from %s", state.epochs_done, state_dir)
+    state = state or checkpoint.TrainingState(print_)
+    saver = checkpoint.Checkpoint(state_dir, state, train["patience"] or train["epochs"], state.wall_time_s)
     log.info(
         "training %s (%s params) on %d reviews, validating on %d; XLA %s, %s batches of mean width %.0f",
         net.name, f"{net.count_params():,}", len(train_split.y), len(val_split.y), "on" if jit else "off",
         "length-bucketed" if train["bucket_by_length"] else "fixed-width", batches.mean_width(),
     )  # fmt: skip
-    started = time.perf_counter()
-    fit = net.fit(
-        batches.dataset(),
-        steps_per_epoch=len(batches),
-        validation_data=val_batches.dataset(),
-        validation_steps=len(val_batches),
-        epochs=train["epochs"],
-        shuffle=False,  # the batches are already shuffled, reproducibly
-        callbacks=[stopper],
-        verbose=1 if sys.stdout.isatty() else 2,  # one line per epoch in CI and dvc logs
-    )
-    wall = time.perf_counter() - started
-    history = fit.history
+    finished = state.epochs_done >= train["epochs"] or (train["patience"] and state.wait >= train["patience"])
+    try:
+        with checkpoint.sigterm_as_interrupt():
+            if not finished:
+                net.fit(
+                    batches.dataset(first_epoch=state.epochs_done),
+                    steps_per_epoch=len(batches),
+                    validation_data=val_batches.dataset(),
+                    validation_steps=len(val_batches),
+                    initial_epoch=state.epochs_done,
+                    epochs=train["epochs"],
+                    shuffle=False,  # the batches are already shuffled, reproducibly
+                    callbacks=[saver],
+                    verbose=1 if sys.stdout.isatty() else 2,  # one line per epoch in CI and dvc logs
+                )
+    except KeyboardInterrupt:
+        done = state.epochs_done
+        where = f"after epoch {done}; its state is in {state_dir}" if done else "before the first epoch ended"
+        raise PipelineError(
+            f"training interrupted {where}: rerun `dvc repro` (or `stages train`) with the same params to resume"
+        ) from None
+    saver.restore_best()
+    wall = state.wall_time_s
+    history = state.history
     epochs_run = len(history["loss"])
     best = int(np.argmin(history["val_loss"]))
     metrics = {
@@ -235,16 +260,12 @@ def run(
             "replicas": int(strategy.num_replicas_in_sync),
         }
     }
-    if not is_chief(strategy):  # other workers write to a throwaway folder
-        scratch = Path(tempfile.mkdtemp(prefix="imdb-rnn-worker-"))
-        model_path, history_path, summary_path, metrics_path = (
-            scratch / p.name for p in (model_path, history_path, summary_path, metrics_path)
-        )
     with atomic_path(model_path, suffix=".keras") as tmp:
         net.save(tmp)
     write_text(history_path, history_tsv(history))
     write_text(summary_path, layer_table(net))
     write_json(metrics_path, metrics)
+    checkpoint.clear(state_dir)
     log.info("best epoch %d of %d: val_loss %.4f, val_accuracy %.4f, %.0f s", best + 1, epochs_run,
              history["val_loss"][best], history["val_accuracy"][best], wall)  # fmt: skip
     return metrics

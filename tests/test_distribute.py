@@ -25,7 +25,7 @@ for strategy in ("none", "mirrored"):
     out = folder / strategy
     out.mkdir()
     metrics = train.run(prepared, out / "m.keras", out / "h.tsv", out / "t.json", out / "s.txt", model=dict(TINY_MODEL),
-                        train=dict(TINY_TRAIN, epochs=8, distribute=strategy))
+                        train=dict(TINY_TRAIN, epochs=8, distribute=strategy), state_dir=out / "state")
     results[strategy] = metrics["train"]
 print(json.dumps(results))
 """

@@ -17,7 +17,7 @@ def predictor(tmp_path_factory) -> Predictor:
     folder = tmp_path_factory.mktemp("predict")
     prepared = make_prepared(folder)
     train.run(prepared, folder / "m.keras", folder / "h.tsv", folder / "t.json", folder / "s.txt",
-              model=dict(TINY_MODEL), train=dict(TINY_TRAIN, epochs=1))  # fmt: skip
+              model=dict(TINY_MODEL), train=dict(TINY_TRAIN, epochs=1), state_dir=folder / "state")  # fmt: skip
     return Predictor(folder / "m.keras", prepared)
 
 

@@ -1,20 +1,27 @@
 """Tests of stages/train.py on a tiny prepared dataset."""
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
-from stages import train
+from stages import checkpoint, paths, train
 from stages.errors import PipelineError
 from stages.model import load
+from tests.conftest import ROOT, default_params, write_params
 from tests.tiny import TINY_MODEL, TINY_TRAIN, make_prepared
 
 
 def train_tiny(folder, prepared, **overrides):
     settings = {**TINY_TRAIN, **overrides}
     return train.run(prepared, folder / "model.keras", folder / "history.tsv", folder / "metrics.json", folder / "summary.txt",
-                     model=dict(TINY_MODEL), train=settings)  # fmt: skip
+                     model=dict(TINY_MODEL), train=settings, state_dir=folder / "state")  # fmt: skip
 
 
 def test_training_writes_model_history_metrics_and_summary(tmp_path):
@@ -74,3 +81,95 @@ def test_jit_choice():
     assert train.choose_jit("on", "lstm", True, gpu=True) is True
     assert train.choose_jit("off", "gru", False, gpu=False) is False
     assert train.choose_jit("auto", "gru", False, gpu=True) is False  # XLA would block cuDNN
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    prepared = make_prepared(tmp_path)
+    model = dict(TINY_MODEL, dropout=0.2, embedding_dropout=0.1)  # seed generators must resume too
+    settings = dict(TINY_TRAIN, epochs=4)
+
+    def run(folder, **overrides):
+        folder.mkdir(exist_ok=True)
+        return train.run(prepared, folder / "model.keras", folder / "h.tsv", folder / "m.json", folder / "s.txt",
+                         model=model, train={**settings, **overrides}, state_dir=tmp_path / f"state-{folder.name}")  # fmt: skip
+
+    straight = run(tmp_path / "straight")
+    assert not (tmp_path / "state-straight").exists()  # removed after success
+
+    original = checkpoint.Checkpoint.on_epoch_end
+
+    def interrupting(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt  # as Ctrl-C or SIGTERM would, after epoch 2 was saved
+
+    checkpoint.Checkpoint.on_epoch_end = interrupting
+    try:
+        with pytest.raises(PipelineError, match=r"interrupted after epoch 2.*rerun `dvc repro`"):
+            run(tmp_path / "resumed")
+    finally:
+        checkpoint.Checkpoint.on_epoch_end = original
+    assert json.loads((tmp_path / "state-resumed" / "state.json").read_text())["epochs_done"] == 2
+    assert not (tmp_path / "resumed" / "model.keras").exists()
+    resumed = run(tmp_path / "resumed")
+    drop = ("wall_time_s", "samples_per_s")
+    assert {k: v for k, v in resumed["train"].items() if k not in drop} == {
+        k: v for k, v in straight["train"].items() if k not in drop
+    }
+    for a, b in zip(
+        load(tmp_path / "straight" / "model.keras").get_weights(),
+        load(tmp_path / "resumed" / "model.keras").get_weights(),
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert (tmp_path / "straight" / "h.tsv").read_text() == (tmp_path / "resumed" / "h.tsv").read_text()
+
+
+def test_state_of_other_params_is_not_resumed(tmp_path):
+    prepared = make_prepared(tmp_path)
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.json").write_text(
+        json.dumps({"fingerprint": "other", "epochs_done": 1, "variables_file": "epoch-1.npz"})
+    )
+    (state / "epoch-1.npz").write_bytes(b"junk")
+    metrics = train_tiny(tmp_path, prepared)
+    assert metrics["train"]["epochs_run"] == TINY_TRAIN["epochs"]
+
+
+@pytest.mark.slow
+def test_sigterm_saves_state_and_rerun_resumes(tmp_path):
+    prepared = make_prepared(tmp_path / "build", per_label=60)
+    params = default_params()
+    params["model"].update(TINY_MODEL)
+    params["train"].update(TINY_TRAIN, epochs=12)
+    results = {}
+    for name in ("straight", "interrupted"):
+        folder = tmp_path / name
+        folder.mkdir()
+        write_params(folder, params)
+        shutil.copytree(prepared, folder / paths.PREPARED)
+        env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+        command = [sys.executable, "-m", "stages", "train"]
+        if name == "interrupted":
+            process = subprocess.Popen(
+                command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            state = folder / paths.TRAIN_STATE / "state.json"
+            deadline = time.time() + 120
+            while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epochs_done"] >= 2):
+                time.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=60)
+            assert process.returncode == 1, output
+            assert "training interrupted after epoch" in output and "to resume" in output
+            assert state.exists() and not (folder / paths.MODEL).exists()
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        if name == "interrupted":
+            assert "resuming after epoch" in done.stderr
+            assert not (folder / paths.TRAIN_STATE).exists()
+        metrics = json.loads((folder / paths.TRAIN_METRICS).read_text())["train"]
+        results[name] = {k: v for k, v in metrics.items() if k not in ("wall_time_s", "samples_per_s")}
+        results[name + "-history"] = (folder / paths.HISTORY).read_text()
+    assert results["interrupted"] == results["straight"]
+    assert results["interrupted-history"] == results["straight-history"]

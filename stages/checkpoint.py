@@ -1,0 +1,171 @@
+"""Resumable training: the state after each epoch, early stopping, and interruption by Ctrl-C or SIGTERM.
+
+After every epoch the callback writes the model's and the optimizer's variables (seed
+generator states included) to ``epoch-N.npz`` and then ``state.json`` naming it, both
+atomically, so a kill at any moment leaves the last complete epoch. A rerun with the same
+fingerprint (params and prepared data) resumes there; the batch order of each epoch
+depends only on the seed and the epoch number, so the result equals an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import shutil
+import signal
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from stages.atomic import atomic_path, write_json
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+
+
+@dataclass
+class TrainingState:
+    """What a rerun needs to continue: epochs done, history, early-stopping bookkeeping."""
+
+    fingerprint: str
+    epochs_done: int = 0
+    history: dict[str, list[float]] = field(default_factory=dict)
+    best_val_loss: float = math.inf
+    best_epoch: int = 0
+    wait: int = 0
+    wall_time_s: float = 0.0
+    variables_file: str = ""
+    best_file: str = ""
+
+
+def fingerprint(*parts: object, files: tuple[Path, ...] = ()) -> str:
+    """SHA-256 over JSON-able parts and the bytes of ``files``: a resume is allowed only when it matches."""
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+    for path in files:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_state(folder: Path, expected_fingerprint: str) -> TrainingState | None:
+    """The saved state if it exists and matches; a stale or damaged one is removed."""
+    path = folder / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        state = TrainingState(**json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError):
+        log.warning("ignoring damaged training state in %s", folder)
+        clear(folder)
+        return None
+    if state.fingerprint != expected_fingerprint or not (folder / state.variables_file).is_file():
+        log.warning("training state in %s belongs to other params or data: starting over", folder)
+        clear(folder)
+        return None
+    return state
+
+
+def clear(folder: Path) -> None:
+    """Remove the resumable state (after a successful run, or when it is stale)."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _save_variables(path: Path, groups: dict[str, list]) -> None:
+    arrays = {
+        f"{group}/{i}": np.asarray(variable.numpy())
+        for group, variables in groups.items()
+        for i, variable in enumerate(variables)
+    }
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
+
+
+def _load_variables(path: Path, groups: dict[str, list]) -> None:
+    with np.load(path, allow_pickle=False) as data:
+        for group, variables in groups.items():
+            for i, variable in enumerate(variables):
+                variable.assign(data[f"{group}/{i}"])
+
+
+def model_groups(model: keras.Model, with_optimizer: bool = True) -> dict[str, list]:
+    """The variables that define a training run's state, in a stable order."""
+    groups = {"model": list(model.variables)}
+    if with_optimizer:
+        groups["optimizer"] = list(model.optimizer.variables)
+    return groups
+
+
+def restore(model: keras.Model, folder: Path, state: TrainingState) -> None:
+    """Put the model and optimizer back into the state saved after ``state.epochs_done`` epochs."""
+    model.optimizer.build(model.trainable_variables)
+    _load_variables(folder / state.variables_file, model_groups(model))
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Saves the state after each epoch, stops early on validation loss and restores the best weights at the end."""
+
+    def __init__(self, folder: Path, state: TrainingState, patience: int, started_wall: float):
+        super().__init__()
+        self.folder, self.state, self.patience = folder, state, patience
+        self.wall_before = started_wall
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        state = self.state
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            state.history.setdefault(key, []).append(float(logs[key]))
+        state.epochs_done = epoch + 1
+        previous = {state.variables_file, state.best_file}
+        if logs["val_loss"] < state.best_val_loss:
+            state.best_val_loss, state.best_epoch, state.wait = float(logs["val_loss"]), epoch + 1, 0
+            state.best_file = f"best-{epoch + 1}.npz"
+            _save_variables(self.folder / state.best_file, model_groups(self.model, with_optimizer=False))
+        else:
+            state.wait += 1
+        state.variables_file = f"epoch-{epoch + 1}.npz"
+        _save_variables(self.folder / state.variables_file, model_groups(self.model))
+        state.wall_time_s = self.wall_before + self.elapsed()
+        write_json(self.folder / STATE_FILE, asdict(state))  # the commit point: names complete files only
+        for name in previous - {state.variables_file, state.best_file, ""}:
+            (self.folder / name).unlink(missing_ok=True)
+        if state.wait >= self.patience:
+            self.model.stop_training = True
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        import time
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._began = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds since this process began training."""
+        import time
+
+        return time.perf_counter() - self._began
+
+    def restore_best(self) -> None:
+        """Load the weights of the epoch with the lowest validation loss."""
+        if self.state.best_file:
+            _load_variables(self.folder / self.state.best_file, model_groups(self.model, with_optimizer=False))
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C (KeyboardInterrupt) while training, so both stop the same way."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

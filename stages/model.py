@@ -61,8 +61,8 @@ def build_model(
     """
     if cell not in CELLS:
         raise ValueError(f"model.cell: {cell!r} is not allowed, expected one of {', '.join(CELLS)}")
-    if pooling not in ("last", "max", "mean"):
-        raise ValueError(f"model.pooling: {pooling!r} is not allowed, expected one of last, max, mean")
+    if pooling not in ("last", "max", "mean", "max_mean"):
+        raise ValueError(f"model.pooling: {pooling!r} is not allowed, expected one of last, max, mean, max_mean")
     tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
     # mask_zero: padding id 0 is skipped by the recurrent layers and the pooling.
     x = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(tokens)
@@ -78,6 +78,10 @@ def build_model(
         x = MaskedGlobalMaxPooling1D(name="max_over_time")(x)
     elif pooling == "mean":
         x = layers.GlobalAveragePooling1D(name="mean_over_time")(x)  # honours the mask
+    elif pooling == "max_mean":
+        x = layers.Concatenate(name="max_mean")(
+            [MaskedGlobalMaxPooling1D(name="max_over_time")(x), layers.GlobalAveragePooling1D(name="mean_over_time")(x)]
+        )
     if dense_units:
         x = layers.Dense(dense_units, activation="relu", name="hidden")(x)
         if dense_dropout:

@@ -141,8 +141,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "pooling": Key(
             str,
             "max",
-            "How the last layer summarises the sequence: `last` state, `max` or `mean` over time.",
-            choices=("last", "max", "mean"),
+            "How the last layer summarises the sequence: `last` state, `max` or `mean` over time, or `max_mean` (both, concatenated).",
+            choices=("last", "max", "mean", "max_mean"),
         ),
         "dense_units": Key(int, 0, "Units of an optional dense hidden layer before the output (0 = none).", minimum=0),
         "dense_dropout": Key(float, 0.0, "Dropout after the dense hidden layer.", minimum=0, maximum=0.9),
@@ -152,6 +152,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "batch_size": Key(int, 64, "Batch size.", minimum=1),
         "optimizer": Key(str, "adam", "Optimizer.", choices=("adam", "rmsprop", "sgd")),
         "learning_rate": Key(float, 0.002, "Learning rate.", minimum=0, exclusive_minimum=True, maximum=10),
+        "weight_decay": Key(float, 0.0, "Decoupled weight decay of the optimizer (0 = none).", minimum=0, maximum=1),
+        "lr_schedule": Key(
+            str,
+            "constant",
+            "Learning rate over training: `constant`, or `cosine` decay to zero over `epochs`.",
+            choices=("constant", "cosine"),
+        ),
         "clipnorm": Key(float, 1.0, "Clip each gradient to this norm (0 = no clipping).", minimum=0),
         "patience": Key(
             int,

@@ -112,12 +112,13 @@ def is_chief(strategy) -> bool:
     return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
 
 
-def make_optimizer(name: str, learning_rate: float, clipnorm: float):
-    """Build the Keras optimizer named in ``train.optimizer``."""
+def make_optimizer(name: str, learning_rate: float, clipnorm: float, weight_decay: float = 0.0, decay_steps: int = 0):
+    """Build the Keras optimizer named in ``train.optimizer``; ``decay_steps`` > 0 adds cosine decay."""
     import keras
 
     classes = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
-    return classes[name](learning_rate=learning_rate, clipnorm=clipnorm or None)
+    rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps) if decay_steps else learning_rate
+    return classes[name](learning_rate=rate, clipnorm=clipnorm or None, weight_decay=weight_decay or None)
 
 
 def seed_everything(seed: int) -> None:
@@ -168,6 +169,7 @@ def run(
     seed_everything(train["seed"])
     gpu = bool(tf.config.list_physical_devices("GPU"))
     jit = choose_jit(train["jit_compile"], model["cell"], model["bidirectional"], gpu)
+    steps_per_epoch = -(-len(train_split.y) // train["batch_size"])
     strategy = make_strategy(train["distribute"])
     if not is_chief(strategy):  # other workers keep their own throwaway state and outputs
         scratch = Path(tempfile.mkdtemp(prefix="imdb-rnn-worker-"))
@@ -191,7 +193,13 @@ def run(
             seed=train["seed"],
         )
         net.compile(
-            optimizer=make_optimizer(train["optimizer"], train["learning_rate"], train["clipnorm"]),
+            optimizer=make_optimizer(
+                train["optimizer"],
+                train["learning_rate"],
+                train["clipnorm"],
+                train["weight_decay"],
+                train["epochs"] * steps_per_epoch if train["lr_schedule"] == "cosine" else 0,
+            ),
             loss="binary_crossentropy",
             metrics=["accuracy"],
             jit_compile=jit,

@@ -47,7 +47,7 @@ def test_every_variant_trains_saves_and_reloads_identically(tmp_path, cell, bidi
 
 def test_padding_does_not_change_prediction():
     keras.utils.set_random_seed(1)
-    for pooling in ("last", "max", "mean"):
+    for pooling in ("last", "max", "mean", "max_mean"):
         model = build_model(30, "lstm", 4, 4, bidirectional=True, pooling=pooling)
         short = np.array([[5, 6, 7]], dtype="int32")
         padded = np.array([[5, 6, 7, 0, 0, 0, 0]], dtype="int32")

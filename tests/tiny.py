@@ -24,6 +24,8 @@ TINY_TRAIN = {
     "batch_size": 8,
     "optimizer": "adam",
     "learning_rate": 0.01,
+    "weight_decay": 0.0,
+    "lr_schedule": "constant",
     "clipnorm": 1.0,
     "patience": 0,
     "seed": 7,

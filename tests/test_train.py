@@ -181,3 +181,34 @@ def test_optimizer_options():
     schedule = optimizer._learning_rate
     assert float(schedule(0)) == pytest.approx(0.01) and float(schedule(10)) == pytest.approx(0.0, abs=1e-9)
     assert float(train.make_optimizer("sgd", 0.1, 0).learning_rate) == pytest.approx(0.1)
+
+
+XLA_SCRIPT = """
+import json, sys
+from pathlib import Path
+from stages import train
+from stages.model import load
+from tests.tiny import TINY_MODEL, TINY_TRAIN, make_prepared
+folder = Path(sys.argv[1])
+prepared = make_prepared(folder)
+out = folder / sys.argv[2]
+out.mkdir()
+metrics = train.run(prepared, out / "m.keras", out / "h.tsv", out / "t.json", out / "s.txt",
+                    model=dict(TINY_MODEL, dropout=0.2), train=dict(TINY_TRAIN, jit_compile="on", epochs=3), state_dir=out / "st")
+weights = load(out / "m.keras").get_weights()
+print(json.dumps({"xla": metrics["train"]["xla"], "checksum": [float(abs(w).sum()) for w in weights]}))
+"""
+
+
+@pytest.mark.slow
+def test_xla_runs_repeat_exactly_across_processes(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    results = []
+    for name in ("a", "b"):
+        done = subprocess.run(
+            [sys.executable, "-c", XLA_SCRIPT, str(tmp_path), name], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert results[0]["xla"] is True
+    assert results[0] == results[1]

@@ -98,7 +98,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
             int, 20000, "Vocabulary size, including the padding (0) and out-of-vocabulary (1) ids.", minimum=3
         ),
         "skip_top": Key(int, 0, "Drop the N most frequent training words (they become out-of-vocabulary).", minimum=0),
-        "max_len": Key(int, 400, "Tokens kept per review; longer reviews are truncated.", minimum=1),
+        "max_len": Key(int, 800, "Tokens kept per review; longer reviews are truncated.", minimum=1),
         "padding": Key(
             str,
             "post",
@@ -132,12 +132,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "embedding_dim": Key(int, 64, "Size of the word embedding.", minimum=1),
         "embedding_dropout": Key(
             float,
-            0.0,
+            0.3,
             "Dropout of whole embedding channels (SpatialDropout1D) before the recurrent layers.",
             minimum=0,
             maximum=0.9,
         ),
-        "dropout": Key(float, 0.2, "Input dropout of the recurrent layers.", minimum=0, maximum=0.9),
+        "dropout": Key(float, 0.3, "Input dropout of the recurrent layers.", minimum=0, maximum=0.9),
         "pooling": Key(
             str,
             "max",

@@ -19,6 +19,13 @@ def test_project_params_file_is_valid_and_uses_every_key():
     assert {s: set(v) for s, v in params.items()} == {s: set(v) for s, v in SCHEMA.items()}
 
 
+def test_schema_defaults_are_the_project_params():
+    params = default_params()
+    for section, keys in SCHEMA.items():
+        for key, spec in keys.items():
+            assert params[section][key] == spec.default or section == "download" and key.startswith("mirror"), f"{section}.{key}"
+
+
 def test_schema_defaults_are_valid():
     for section, keys in SCHEMA.items():
         for key, spec in keys.items():

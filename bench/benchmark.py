@@ -112,7 +112,7 @@ def fit_pipeline(cell: str, bidirectional: bool, train, keep, val, epochs: int, 
     import keras
     import tensorflow as tf
 
-    from stages.batching import ReviewBatches, predict_probabilities
+    from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches, predict_probabilities
     from stages.model import build_model
     from stages.train import choose_jit
 
@@ -121,7 +121,8 @@ def fit_pipeline(cell: str, bidirectional: bool, train, keep, val, epochs: int, 
         jit = choose_jit("auto", cell, bidirectional, gpu=bool(tf.config.list_physical_devices("GPU")))
     model = build_model(VOCAB_SIZE, cell, UNITS, EMBEDDING_DIM, bidirectional=bidirectional)
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"], jit_compile=jit)
-    batches = ReviewBatches(train.x[keep], train.y[keep], train.length[keep], BATCH_SIZE, "post", True, seed)
+    step = XLA_WIDTH_STEP if jit else WIDTH_STEP
+    batches = ReviewBatches(train.x[keep], train.y[keep], train.length[keep], BATCH_SIZE, "post", True, seed, step)
     started = time.perf_counter()
     model.fit(batches.dataset(), steps_per_epoch=len(batches), epochs=epochs, verbose=0)
     speed = epochs * len(keep) / (time.perf_counter() - started)

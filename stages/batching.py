@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-WIDTH_STEP = 16  # batch widths are rounded up to a multiple of this, bounding the shapes XLA compiles
+WIDTH_STEP = 16  # batch widths are rounded up to a multiple of this...
+XLA_WIDTH_STEP = 64  # ...or of this under XLA, which compiles once per distinct shape
 BUCKET_SPAN = 32  # bucketing sorts windows of this many batches, so batches stay well mixed
 
 
@@ -38,10 +39,10 @@ def batch_rows(lengths: np.ndarray, batch_size: int, bucket: bool, rng: np.rando
     return batches
 
 
-def batch_width(lengths: np.ndarray, max_len: int) -> int:
-    """Columns a batch needs: its longest review rounded up to WIDTH_STEP, at most ``max_len``."""
+def batch_width(lengths: np.ndarray, max_len: int, step: int = WIDTH_STEP) -> int:
+    """Columns a batch needs: its longest review rounded up to a multiple of ``step``, at most ``max_len``."""
     longest = int(lengths.max()) if len(lengths) else 1
-    return min(max_len, max(WIDTH_STEP, math.ceil(longest / WIDTH_STEP) * WIDTH_STEP))
+    return min(max_len, max(step, math.ceil(longest / step) * step))
 
 
 def slice_batch(x: np.ndarray, rows: np.ndarray, width: int, padding: str) -> np.ndarray:
@@ -57,16 +58,18 @@ class ReviewBatches:
     uninterrupted run would. Without a seed the order is fixed (for validation).
     """
 
-    def __init__(self, x, y, lengths, batch_size: int, padding: str, bucket: bool, seed: int | None):
+    def __init__(
+        self, x, y, lengths, batch_size: int, padding: str, bucket: bool, seed: int | None, step: int = WIDTH_STEP
+    ):
         self.x, self.y, self.lengths = x, np.asarray(y, dtype="float32"), lengths
-        self.batch_size, self.padding, self.bucket, self.seed = batch_size, padding, bucket, seed
+        self.batch_size, self.padding, self.bucket, self.seed, self.step = batch_size, padding, bucket, seed, step
 
     def plan(self, epoch: int) -> list[tuple[np.ndarray, int]]:
         """Row positions and padded width of every batch of ``epoch``."""
         rng = np.random.default_rng([self.seed, epoch]) if self.seed is not None else None
         batches = batch_rows(self.lengths, self.batch_size, self.bucket, rng)
         full = self.x.shape[1]
-        return [(rows, batch_width(self.lengths[rows], full) if self.bucket else full) for rows in batches]
+        return [(rows, batch_width(self.lengths[rows], full, self.step) if self.bucket else full) for rows in batches]
 
     def __len__(self) -> int:
         return math.ceil(len(self.lengths) / self.batch_size)

@@ -173,7 +173,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "jit_compile": Key(
             str,
             "auto",
-            "XLA compilation: `auto` (on for GRU and SimpleRNN on CPU, where it was measured faster), `on` or `off`.",
+            "XLA compilation: `auto` (off: measured no faster on CPU, and it would block cuDNN on a GPU), `on` or `off`.",
             choices=("auto", "on", "off"),
         ),
         "distribute": Key(

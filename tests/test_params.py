@@ -23,7 +23,9 @@ def test_schema_defaults_are_the_project_params():
     params = default_params()
     for section, keys in SCHEMA.items():
         for key, spec in keys.items():
-            assert params[section][key] == spec.default or section == "download" and key.startswith("mirror"), f"{section}.{key}"
+            assert params[section][key] == spec.default or section == "download" and key.startswith("mirror"), (
+                f"{section}.{key}"
+            )
 
 
 def test_schema_defaults_are_valid():

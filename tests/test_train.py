@@ -81,6 +81,7 @@ def test_jit_choice():
     assert train.choose_jit("on", "lstm", True, gpu=True) is True
     assert train.choose_jit("off", "gru", False, gpu=False) is False
     assert train.choose_jit("auto", "gru", False, gpu=True) is False  # XLA would block cuDNN
+    assert train.choose_jit("auto", "gru", False, gpu=False) is False  # measured no faster on CPU
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path):

@@ -74,21 +74,36 @@ class ReviewBatches:
     def __len__(self) -> int:
         return math.ceil(len(self.lengths) / self.batch_size)
 
-    def batches(self, first_epoch: int = 0, epochs: int | None = None):
-        """Yield ``(ids, labels)`` batches epoch after epoch (forever when ``epochs`` is None)."""
-        epoch = first_epoch
-        while epochs is None or epoch < first_epoch + epochs:
-            for rows, width in self.plan(epoch):
-                yield slice_batch(self.x, rows, width, self.padding), self.y[rows]
-            epoch += 1
+    def dataset(self, first_epoch: int = 0, last_epoch: int | None = None):
+        """A ``tf.data.Dataset`` of ``(ids, labels)`` batches, built in-graph (no Python per batch).
 
-    def dataset(self, first_epoch: int = 0, repeat: bool = True):
-        """A ``tf.data.Dataset`` over :meth:`batches`: endless for training, one pass otherwise."""
+        It holds epochs ``first_epoch`` to ``last_epoch - 1`` in order (for training), or,
+        when ``last_epoch`` is None, the plan of ``first_epoch`` repeated forever (for
+        validation, whose order is fixed).
+        """
         import tensorflow as tf
 
-        signature = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.float32))
-        epochs = None if repeat else 1
-        data = tf.data.Dataset.from_generator(lambda: self.batches(first_epoch, epochs), output_signature=signature)
+        epochs = [first_epoch] if last_epoch is None else range(first_epoch, last_epoch)
+        plans = [batch for epoch in epochs for batch in self.plan(epoch)]
+        rows = np.zeros((len(plans), self.batch_size), dtype=np.int64)
+        sizes = np.array([len(batch_rows_) for batch_rows_, _ in plans], dtype=np.int64)
+        widths = np.array([width for _, width in plans], dtype=np.int64)
+        for i, (batch_rows_, _) in enumerate(plans):
+            rows[i, : len(batch_rows_)] = batch_rows_
+        x, y = tf.constant(self.x), tf.constant(self.y)
+        full, from_right = self.x.shape[1], self.padding == "pre"
+
+        def take(batch_rows_, size, width):
+            chosen = batch_rows_[:size]
+            ids = tf.gather(x, chosen)
+            ids = ids[:, full - width :] if from_right else ids[:, :width]
+            return ids, tf.gather(y, chosen)
+
+        data = tf.data.Dataset.from_tensor_slices((rows, sizes, widths)).map(
+            take
+        )  # sequential: the order is the plan's
+        if last_epoch is None:
+            data = data.repeat()
         return data.prefetch(2)
 
     def mean_width(self, epoch: int = 0) -> float:

@@ -244,7 +244,7 @@ def run(
         with checkpoint.sigterm_as_interrupt():
             if not finished:
                 net.fit(
-                    batches.dataset(first_epoch=state.epochs_done),
+                    batches.dataset(first_epoch=state.epochs_done, last_epoch=train["epochs"]),
                     steps_per_epoch=len(batches),
                     validation_data=val_batches.dataset(),
                     validation_steps=len(val_batches),

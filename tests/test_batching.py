@@ -38,12 +38,29 @@ def test_slice_keeps_tokens_for_both_paddings():
 
 
 def test_epoch_order_depends_only_on_seed_and_epoch():
-    lengths = np.arange(100) % 37
-    x = np.arange(100 * 40).reshape(100, 40).astype("int32")
-    data = ReviewBatches(x, np.zeros(100), lengths, 8, "post", True, seed=3)
-    first_two = list(data.batches(0, 2))
-    resumed = list(data.batches(1, 1))
-    assert len(first_two) == 2 * len(data)
-    for (a, _), (b, _) in zip(first_two[len(data) :], resumed):
+    lengths = np.arange(100) % 37 + 1
+    x = np.zeros((100, 40), dtype="int32")
+    for row, length in enumerate(lengths):
+        x[row, :length] = row + 1  # each row's ids name the row
+    data = ReviewBatches(x, np.arange(100) % 2, lengths, 8, "post", True, seed=3)
+    first_two = [(ids.numpy(), labels.numpy()) for ids, labels in data.dataset(0, 2)]
+    resumed = [(ids.numpy(), labels.numpy()) for ids, labels in data.dataset(1, 2)]
+    assert len(first_two) == 2 * len(data) and len(resumed) == len(data)
+    for (a, la), (b, lb) in zip(first_two[len(data) :], resumed):
         np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(la, lb)
     assert not all(np.array_equal(a, b) for (a, _), (b, _) in zip(first_two[: len(data)], resumed))
+    seen = sorted(int(ids[0]) - 1 for batch, _ in first_two[: len(data)] for ids in batch)
+    assert seen == list(range(100))  # every row once per epoch, with its own label
+    for batch, labels in first_two:
+        assert ((batch[:, 0] - 1) % 2 == labels).all()
+        assert (batch != 0).sum(axis=1).tolist() == lengths[batch[:, 0] - 1].tolist()
+
+
+def test_validation_dataset_repeats_the_same_order():
+    lengths = np.array([3, 1, 2, 5])
+    x = np.arange(1, 21).reshape(4, 5).astype("int32")
+    data = ReviewBatches(x, np.zeros(4), lengths, 2, "pre", True, seed=None)
+    passes = [batch.numpy().tolist() for batch, _ in data.dataset().take(2 * len(data))]
+    assert passes[: len(data)] == passes[len(data) :]
+    assert [len(batch[0]) for batch in passes[: len(data)]] == [WIDTH_STEP if WIDTH_STEP <= 5 else 5] * len(data)

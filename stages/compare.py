@@ -11,16 +11,14 @@ the validation accuracy curves.
 from __future__ import annotations
 
 import io
-import json
 import logging
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 from stages.atomic import write_text
+from stages.dvc_cli import dvc, dvc_json
 from stages.errors import PipelineError
 
 log = logging.getLogger(__name__)
@@ -46,16 +44,6 @@ def variants(cells: list[str], bidirectional: str) -> list[tuple[str, bool]]:
     return [(cell, flag) for cell in cells for flag in flags]
 
 
-def dvc(*args: str, capture: bool = False) -> str:
-    """Run a dvc command with this Python's environment first on PATH; raise on failure."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    done = subprocess.run(["dvc", *args], env=env, text=True, capture_output=capture)
-    if done.returncode:
-        detail = (done.stderr or "").strip().splitlines()[-1:] if capture else []
-        raise PipelineError(f"`dvc {' '.join(args)}` failed with status {done.returncode} {' '.join(detail)}".strip())
-    return done.stdout if capture else ""
-
-
 def run_experiments(names: dict[str, tuple[str, bool]], settings: list[str]) -> None:
     """Queue one experiment per variant (replacing earlier ones of the same name) and run the queue."""
     existing = set(experiment_revisions())
@@ -71,7 +59,7 @@ def run_experiments(names: dict[str, tuple[str, bool]], settings: list[str]) -> 
 
 def experiment_revisions() -> dict[str, dict]:
     """Every experiment in ``dvc exp show --json`` by name: its revision and data."""
-    shown = json.loads(dvc("exp", "show", "--json", capture=True) or "[]")
+    shown = dvc_json("exp", "show") or []
     found = {}
     for baseline in shown:
         for experiment in baseline.get("experiments") or []:

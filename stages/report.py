@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from stages import paths
 from stages.atomic import write_text
+from stages.dvc_cli import dvc_json
 from stages.errors import PipelineError
 
 METRIC_FILES = (paths.METRICS, paths.TRAIN_METRICS)
@@ -25,16 +25,6 @@ FIGURES = (
     ("ROC", "roc.png"),
     ("Accuracy by review length", "length_accuracy.png"),
 )
-
-
-def dvc_json(*args: str) -> dict:
-    """Run a ``dvc ... --json`` command and parse its output; a failure is a PipelineError."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    done = subprocess.run(["dvc", *args, "--json"], capture_output=True, text=True, env=env)
-    if done.returncode:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise PipelineError(f"`dvc {' '.join(args)}` failed: {last}")
-    return json.loads(done.stdout or "{}")
 
 
 def check_revision(revision: str) -> None:
@@ -118,10 +108,10 @@ def figures_section(report_path: Path) -> list[str]:
 def build(base: str, report_path: Path) -> str:
     """The whole report as Markdown."""
     check_revision(base)
-    params = dvc_json("params", "diff", base, "--all")
+    params = dvc_json("params", "diff", base, "--all") or {}
     changed_params = {f: {k: v for k, v in keys.items() if v.get("old") != v.get("new")} for f, keys in params.items()}
     changed_params = {f: keys for f, keys in changed_params.items() if keys}
-    metrics = dvc_json("metrics", "diff", base, "--all", "--targets", *map(str, METRIC_FILES))
+    metrics = dvc_json("metrics", "diff", base, "--all", "--targets", *map(str, METRIC_FILES)) or {}
     lines = [
         "# Pipeline report",
         "",

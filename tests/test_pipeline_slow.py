@@ -108,3 +108,11 @@ def test_experiment_reruns_only_model_stages_and_compares(repo):
     plots = sh(repo, "dvc", "plots", "diff", "HEAD", "gru-small", "-o", "plots_out", "--json")
     assert "ROC" in plots and "Confusion-Matrix" in plots
     assert (repo / "plots_out" / "index.html").is_file() or json.loads(plots)
+
+
+def test_compare_trains_variants_as_experiments(repo):
+    output = sh(repo, "stages", "compare", "--cells", "simple_rnn,gru", "--bidirectional", "false", "--prefix", "t")
+    assert "Running stage 'download'" not in output and "Running stage 'prepare'" not in output
+    table = (repo / "reports/compare/variants.md").read_text()
+    assert "| t-simplernn |" in table and "| t-gru |" in table
+    assert (repo / "reports/compare/val_accuracy.png").read_bytes()[:4] == b"\x89PNG"

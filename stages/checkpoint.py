@@ -66,7 +66,8 @@ def load_state(folder: Path, expected_fingerprint: str) -> TrainingState | None:
         log.warning("ignoring damaged training state in %s", folder)
         clear(folder)
         return None
-    if state.fingerprint != expected_fingerprint or not (folder / state.variables_file).is_file():
+    named = [name for name in (state.variables_file, state.best_file) if name]
+    if state.fingerprint != expected_fingerprint or not all((folder / name).is_file() for name in named):
         log.warning("training state in %s belongs to other params or data: starting over", folder)
         clear(folder)
         return None
@@ -74,7 +75,11 @@ def load_state(folder: Path, expected_fingerprint: str) -> TrainingState | None:
 
 
 def clear(folder: Path) -> None:
-    """Remove the resumable state (after a successful run, or when it is stale)."""
+    """Remove the resumable state (after a successful run, or when it is stale).
+
+    ``state.json`` goes first: a kill halfway through leaves files that no state names.
+    """
+    (folder / STATE_FILE).unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
 
 

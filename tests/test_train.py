@@ -213,3 +213,20 @@ def test_xla_runs_repeat_exactly_across_processes(tmp_path):
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     assert results[0]["xla"] is True
     assert results[0] == results[1]
+
+
+def test_state_missing_a_file_it_names_is_not_resumed(tmp_path):
+    prepared = make_prepared(tmp_path)
+    state = tmp_path / "state"
+    fingerprint_of_other = {
+        "fingerprint": "x",
+        "epochs_done": 2,
+        "variables_file": "epoch-2.npz",
+        "best_file": "best-1.npz",
+    }
+    state.mkdir()
+    (state / "state.json").write_text(json.dumps(fingerprint_of_other))
+    (state / "epoch-2.npz").write_bytes(b"")
+    assert checkpoint.load_state(state, "x") is None  # best-1.npz is gone: start over
+    assert not state.exists()
+    assert train_tiny(tmp_path, prepared)["train"]["epochs_run"] == TINY_TRAIN["epochs"]

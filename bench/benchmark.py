@@ -8,7 +8,7 @@ Run from the project root after `dvc repro` (or `make repro`), on an otherwise i
 
 Sections:
   prepare   the whole prepare stage on all 50,000 reviews
-  training  the pipeline's input path (right padding + mask + length buckets + its XLA choice)
+  training  the pipeline's path (length-bucketed batches, length-aware unmasked model, its XLA choice)
             against the classic tutorial baseline (plain `model.fit` on front-padded arrays),
             same architecture and data, interleaved, for simple_rnn, lstm, gru and
             bidirectional lstm at max_len 256 and 512: samples/s, ratio, validation accuracy
@@ -124,7 +124,7 @@ def fit_baseline(cell: str, bidirectional: bool, train, keep, val, epochs: int, 
 
 
 def fit_pipeline(cell: str, bidirectional: bool, train, keep, val, epochs: int, seed: int, jit: bool | None = None):
-    """The pipeline's path: mask, right padding, length buckets, XLA per train.choose_jit.
+    """The pipeline's path: right padding, length buckets, the length-aware model, XLA per train.choose_jit.
 
     Returns the last epoch's samples/s and the validation accuracy.
     """

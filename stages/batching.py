@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-WIDTH_STEP = 16  # batch widths are rounded up to a multiple of this...
+WIDTH_STEP = 8  # batch widths are rounded up to a multiple of this...
 XLA_WIDTH_STEP = 64  # ...or of this under XLA, which compiles once per distinct shape
 BUCKET_SPAN = 32  # bucketing sorts windows of this many batches, so batches stay well mixed
 

@@ -155,7 +155,7 @@ def run(
 ) -> dict:
     """The whole stage; returns the metrics it writes."""
     from stages.batching import predict_probabilities
-    from stages.model import load
+    from stages.model import load, vocabulary_size
 
     encoding = Encoding.load(prepared / paths.ENCODING.name)
     vocab_size = len(read_vocabulary(prepared / paths.VOCAB.name))
@@ -163,7 +163,7 @@ def run(
     if not model_path.is_file():
         raise PipelineError(f"model {model_path} not found: run `dvc repro train` first")
     model = load(model_path)
-    model_vocab = model.get_layer("embedding").input_dim
+    model_vocab = vocabulary_size(model)
     if model_vocab != vocab_size:
         raise PipelineError(
             f"{model_path} expects a vocabulary of {model_vocab} but {prepared / 'vocab.txt'} has {vocab_size}: rerun `dvc repro train`"

@@ -12,31 +12,111 @@ CELLS: dict[str, type[layers.Layer]] = {
 }
 
 
-@keras.saving.register_keras_serializable(package="stages")
-class MaskedGlobalMaxPooling1D(layers.Layer):
-    """Max over time of the unmasked steps (Keras's GlobalMaxPooling1D ignores the mask).
+def _register(cls):
+    return keras.saving.register_keras_serializable(package="stages")(cls)
 
-    Padded steps must not win the max; a review with no steps at all pools to zeros.
+
+@_register
+class LeftAlign(layers.Layer):
+    """Moves each row's tokens to the start of the row, whatever the padding side.
+
+    Token id 0 appears only as padding, so a row's tokens are one contiguous run; rolling
+    the row left by the position of its first token makes ``pre`` padding look like
+    ``post`` padding, which is what the length-aware layers below expect.
     """
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
+    def call(self, tokens):
+        import tensorflow as tf
 
-    def call(self, inputs, mask=None):
-        if mask is None:
-            return ops.max(inputs, axis=1)
-        keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
-        lowest = ops.full_like(inputs, -1e9)
-        pooled = ops.max(ops.where(keep, inputs, lowest), axis=1)
-        any_step = ops.any(keep, axis=1)
-        return ops.where(any_step, pooled, ops.zeros_like(pooled))
+        first = tf.argmax(tf.cast(tf.not_equal(tokens, 0), tf.int32), axis=1, output_type=tf.int32)
 
-    def compute_mask(self, inputs, mask=None):
-        return None
+        def roll_rows():
+            width = tf.shape(tokens)[1]
+            positions = (tf.range(width)[tf.newaxis, :] + first[:, tf.newaxis]) % width
+            return tf.gather(tokens, positions, batch_dims=1)
+
+        # right-padded batches (the pipeline's own) skip the gather
+        return tf.cond(tf.reduce_any(first > 0), roll_rows, lambda: tokens)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[2])
+        return input_shape
+
+
+@_register
+class SequenceLength(layers.Layer):
+    """Number of tokens (non-zero ids) of each row."""
+
+    def call(self, tokens):
+        return ops.sum(ops.cast(ops.not_equal(tokens, 0), "int32"), axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],)
+
+
+def _valid_steps(values, lengths):
+    """Boolean ``(batch, time)``: which steps of ``values`` hold a token."""
+    steps = ops.expand_dims(ops.arange(ops.shape(values)[1]), 0)
+    return ops.less(steps, ops.expand_dims(ops.cast(lengths, steps.dtype), 1))
+
+
+@_register
+class ReverseTokens(layers.Layer):
+    """Reverses each row's first ``length`` steps and leaves the padding after them in place.
+
+    The backward direction runs on this, so it starts at a review's last token rather than
+    at padding; applied twice it gives the row back.
+    """
+
+    def call(self, values, lengths):
+        import tensorflow as tf  # its reverse_sequence has a cheap gradient; Keras ops has no equivalent
+
+        return tf.reverse_sequence(values, ops.cast(lengths, "int64"), seq_axis=1, batch_axis=0)
+
+    def compute_output_shape(self, values_shape, lengths_shape=None):
+        return values_shape
+
+
+@_register
+class LastToken(layers.Layer):
+    """Output at each row's last token (zeros for an empty row)."""
+
+    def call(self, values, lengths):
+        # a one-hot weighted sum: dense ops whose gradient is cheaper than a gather's
+        pick = ops.one_hot(ops.cast(lengths, "int32") - 1, ops.shape(values)[1], dtype=values.dtype)
+        return ops.sum(values * ops.expand_dims(pick, -1), axis=1)
+
+    def compute_output_shape(self, values_shape, lengths_shape=None):
+        return (values_shape[0], values_shape[2])
+
+
+@_register
+class MaskedPooling1D(layers.Layer):
+    """Max or mean over each row's token steps; padding steps never count, an empty row pools to zeros."""
+
+    def __init__(self, mode: str = "max", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("max", "mean"):
+            raise ValueError(f"mode: {mode!r} is not allowed, expected max or mean")
+        self.mode = mode
+
+    def call(self, values, lengths):
+        keep = ops.expand_dims(_valid_steps(values, lengths), -1)
+        counts = ops.expand_dims(ops.cast(lengths, values.dtype), -1)
+        if self.mode == "mean":
+            total = ops.sum(ops.where(keep, values, ops.zeros_like(values)), axis=1)
+            return total / ops.maximum(counts, 1.0)
+        pooled = ops.max(ops.where(keep, values, ops.full_like(values, -1e9)), axis=1)
+        return ops.where(ops.greater(counts, 0), pooled, ops.zeros_like(pooled))
+
+    def compute_output_shape(self, values_shape, lengths_shape=None):
+        return (values_shape[0], values_shape[2])
+
+    def get_config(self):
+        return super().get_config() | {"mode": self.mode}
+
+
+def _recurrent(cell: str, units: int, dropout: float, seed: int | None, name: str) -> layers.Layer:
+    return CELLS[cell](units, dropout=dropout, return_sequences=True, seed=seed, name=name)
 
 
 def build_model(
@@ -52,42 +132,91 @@ def build_model(
     dense_units: int = 0,
     dense_dropout: float = 0.0,
     seed: int | None = None,
+    prefix: str = "",
 ) -> keras.Model:
-    """Return an uncompiled binary classifier over padded token ids (0 = padding, masked).
+    """Return an uncompiled binary classifier over padded token ids (0 = padding, either side).
 
+    No Keras mask: the recurrent layers run unmasked over left-aligned rows, which gives
+    the same outputs at every token step as masking (a forward step never looks ahead,
+    and the backward direction runs on each row reversed within its length), while the
+    pooling reads only token steps. An unmasked step is cheaper on a CPU, and on a GPU
     LSTM and GRU keep their defaults (tanh/sigmoid, no recurrent dropout, no unroll,
-    ``reset_after=True``) so that on a GPU Keras runs them with cuDNN kernels; ``prepare``
-    pads on the right, which cuDNN requires with a mask.
+    ``reset_after=True``) so that Keras runs them with cuDNN kernels. ``prefix`` starts
+    every layer name (ensemble members need names of their own).
     """
     if cell not in CELLS:
         raise ValueError(f"model.cell: {cell!r} is not allowed, expected one of {', '.join(CELLS)}")
     if pooling not in ("last", "max", "mean", "max_mean"):
         raise ValueError(f"model.pooling: {pooling!r} is not allowed, expected one of last, max, mean, max_mean")
-    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
-    # mask_zero: padding id 0 is skipped by the recurrent layers and the pooling.
-    x = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(tokens)
+    tokens = keras.Input(shape=(None,), dtype="int32", name=f"{prefix}tokens")
+    aligned = LeftAlign(name=f"{prefix}left_align")(tokens)
+    lengths = SequenceLength(name=f"{prefix}length")(aligned)
+    x = layers.Embedding(vocab_size, embedding_dim, name=f"{prefix}embedding")(aligned)
     if embedding_dropout:
-        x = layers.SpatialDropout1D(embedding_dropout, seed=seed, name="embedding_dropout")(x)
+        x = layers.SpatialDropout1D(embedding_dropout, seed=seed, name=f"{prefix}embedding_dropout")(x)
     for i in range(layers_count):
-        returns_sequences = i < layers_count - 1 or pooling != "last"
-        rnn = CELLS[cell](units, dropout=dropout, return_sequences=returns_sequences, seed=seed, name=f"{cell}_{i + 1}")
+        name = f"{prefix}{cell}_{i + 1}"
         if bidirectional:
-            rnn = layers.Bidirectional(rnn, name=f"bidirectional_{i + 1}")
-        x = rnn(x)
-    if pooling == "max":
-        x = MaskedGlobalMaxPooling1D(name="max_over_time")(x)
-    elif pooling == "mean":
-        x = layers.GlobalAveragePooling1D(name="mean_over_time")(x)  # honours the mask
-    elif pooling == "max_mean":
-        x = layers.Concatenate(name="max_mean")(
-            [MaskedGlobalMaxPooling1D(name="max_over_time")(x), layers.GlobalAveragePooling1D(name="mean_over_time")(x)]
+            forward = _recurrent(cell, units, dropout, seed, f"{name}_forward")(x)
+            backward = _recurrent(cell, units, dropout, seed, f"{name}_backward")(
+                ReverseTokens(name=f"{name}_reverse")(x, lengths)
+            )
+            x = layers.Concatenate(name=f"{prefix}bidirectional_{i + 1}")(
+                [forward, ReverseTokens(name=f"{name}_unreverse")(backward, lengths)]
+            )
+        else:
+            x = _recurrent(cell, units, dropout, seed, name)(x)
+    if pooling == "last":
+        if bidirectional:  # the backward direction ends at the review's first token
+            x = layers.Concatenate(name=f"{prefix}last_token")(
+                [
+                    LastToken(name=f"{prefix}last_forward")(forward, lengths),
+                    LastToken(name=f"{prefix}last_backward")(backward, lengths),
+                ]
+            )
+        else:
+            x = LastToken(name=f"{prefix}last_token")(x, lengths)
+    elif pooling in ("max", "mean"):
+        x = MaskedPooling1D(pooling, name=f"{prefix}{pooling}_over_time")(x, lengths)
+    else:
+        x = layers.Concatenate(name=f"{prefix}max_mean")(
+            [
+                MaskedPooling1D("max", name=f"{prefix}max_over_time")(x, lengths),
+                MaskedPooling1D("mean", name=f"{prefix}mean_over_time")(x, lengths),
+            ]
         )
     if dense_units:
-        x = layers.Dense(dense_units, activation="relu", name="hidden")(x)
+        x = layers.Dense(dense_units, activation="relu", name=f"{prefix}hidden")(x)
         if dense_dropout:
-            x = layers.Dropout(dense_dropout, seed=seed, name="hidden_dropout")(x)
-    probability = layers.Dense(1, activation="sigmoid", name="positive")(x)
-    return keras.Model(tokens, probability, name=f"{'bi' if bidirectional else ''}{cell}_classifier")
+            x = layers.Dropout(dense_dropout, seed=seed, name=f"{prefix}hidden_dropout")(x)
+    probability = layers.Dense(1, activation="sigmoid", name=f"{prefix}positive")(x)
+    return keras.Model(tokens, probability, name=f"{prefix}{'bi' if bidirectional else ''}{cell}_classifier")
+
+
+def average_members(members: list[keras.Model]) -> keras.Model:
+    """One model whose output is the mean of the members' probabilities (an ensemble).
+
+    The members must have distinct layer names (``build_model``'s ``prefix``); they stay
+    whole sub-models, so the saved file loads in safe mode like a single model.
+    """
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    mean = layers.Average(name="mean_probability")([member(tokens) for member in members])
+    return keras.Model(tokens, mean, name=f"ensemble_of_{len(members)}")
+
+
+def recurrent_layers(model: keras.Model) -> list[layers.Layer]:
+    """The model's recurrent layers in order (two per stacked layer when bidirectional)."""
+    return [layer for layer in model.layers if isinstance(layer, tuple(CELLS.values()))]
+
+
+def vocabulary_size(model: keras.Model) -> int:
+    """Token ids the model accepts: the input size of its embedding (an ensemble's first member's)."""
+    for layer in model.layers:
+        if isinstance(layer, layers.Embedding):
+            return layer.input_dim
+        if isinstance(layer, keras.Model):
+            return vocabulary_size(layer)
+    raise ValueError(f"model {model.name!r} has no embedding layer")
 
 
 def layer_table(model: keras.Model) -> str:

@@ -102,7 +102,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "padding": Key(
             str,
             "post",
-            "Where padding goes: `post` (right; needed by cuDNN with masking) or `pre`.",
+            "Where padding goes: `post` (right) or `pre` (left); the model gives the same predictions with either.",
             choices=("pre", "post"),
         ),
         "truncating": Key(
@@ -126,7 +126,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cell": Key(
             str, "gru", "Recurrent cell: Keras `SimpleRNN`, `LSTM` or `GRU`.", choices=("simple_rnn", "lstm", "gru")
         ),
-        "bidirectional": Key(bool, True, "Wrap every recurrent layer in `Bidirectional`."),
+        "bidirectional": Key(bool, True, "Add a backward layer to every recurrent layer (outputs concatenated)."),
         "layers": Key(int, 1, "Stacked recurrent layers (all but the last return sequences).", minimum=1, maximum=8),
         "units": Key(int, 32, "Units per recurrent layer (per direction).", minimum=1),
         "embedding_dim": Key(int, 64, "Size of the word embedding.", minimum=1),
@@ -167,6 +167,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
             minimum=0,
         ),
         "seed": Key(int, 42, "Seed of weights, dropout and shuffling.", minimum=0),
+        "ensemble": Key(
+            int,
+            1,
+            "Train N models with seeds `seed`, `seed`+1, ... one after another and save one model averaging their probabilities.",
+            minimum=1,
+            maximum=20,
+        ),
         "bucket_by_length": Key(
             bool, True, "Batch reviews of similar length together, each batch padded only to its longest review."
         ),

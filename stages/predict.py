@@ -27,7 +27,7 @@ class Predictor:
     """The trained model with the vocabulary and encoding it was trained on."""
 
     def __init__(self, model_path: Path = paths.MODEL, prepared: Path = paths.PREPARED):
-        from stages.model import load
+        from stages.model import load, vocabulary_size
 
         self.encoding = Encoding.load(prepared / paths.ENCODING.name)
         self.index = token_index(read_vocabulary(prepared / paths.VOCAB.name))
@@ -37,7 +37,7 @@ class Predictor:
             self.model = load(model_path)
         except Exception as exc:  # Keras raises many types for a damaged file
             raise PipelineError(f"model {model_path} cannot be loaded ({exc}): rerun `dvc repro train`") from None
-        model_vocab = self.model.get_layer("embedding").input_dim
+        model_vocab = vocabulary_size(self.model)
         if model_vocab != len(self.index):
             raise PipelineError(
                 f"model expects {model_vocab} tokens but the vocabulary has {len(self.index)}: rerun `dvc repro train`"

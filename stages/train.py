@@ -66,7 +66,7 @@ def choose_jit(setting: str, cell: str, bidirectional: bool, gpu: bool) -> bool:
     """Resolve ``train.jit_compile``; ``auto`` is off, following the measurements below.
 
     On a GPU, XLA would keep LSTM and GRU off their cuDNN kernels. On this project's CPU
-    path (masked, length-bucketed batches) ``bench/benchmark.py --only xla`` measured
+    path (length-bucketed batches) ``bench/benchmark.py --only xla`` measured
     XLA at 1.03x for GRU, 1.07x for LSTM and 0.80x for SimpleRNN, and its compilation
     per batch shape costs more than that in a short run, so ``auto`` leaves it off for
     every cell. ``cell`` and ``bidirectional`` are kept so that a future measurement can
@@ -157,12 +157,17 @@ def run(
     train: dict,
     state_dir: Path = paths.TRAIN_STATE,
 ) -> dict:
-    """The whole stage: load data, build, fit (resuming an interrupted run), save outputs; returns the metrics."""
+    """The whole stage: load data, build, fit (resuming an interrupted run), save outputs; returns the metrics.
+
+    With ``train.ensemble`` N > 1 it trains N members one after another, member i with
+    seed ``seed + i`` (so member 0 is the single model of the same params), each resumable
+    in its own folder, and saves one model that averages their probabilities.
+    """
     import tensorflow as tf
 
     from stages import checkpoint
-    from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches
-    from stages.model import build_model, layer_table
+    from stages.batching import predict_probabilities
+    from stages.model import average_members, layer_table
 
     if os.environ.get(CPU_DEVICES_ENV):
         split_cpu(int(os.environ[CPU_DEVICES_ENV]))
@@ -175,8 +180,6 @@ def run(
 
     gpu = bool(tf.config.list_physical_devices("GPU"))
     jit = choose_jit(train["jit_compile"], model["cell"], model["bidirectional"], gpu)
-    seed_everything(train["seed"], deterministic_ops=not jit)
-    steps_per_epoch = -(-len(train_split.y) // train["batch_size"])
     strategy = make_strategy(train["distribute"])
     if not is_chief(strategy):  # other workers keep their own throwaway state and outputs
         scratch = Path(tempfile.mkdtemp(prefix="imdb-rnn-worker-"))
@@ -184,6 +187,95 @@ def run(
         model_path, history_path, summary_path, metrics_path = (
             scratch / p.name for p in (model_path, history_path, summary_path, metrics_path)
         )
+    count = train["ensemble"]
+    fitted = [
+        fit_member(
+            train_split, val_split, encoding, vocab_size, model, train, strategy, jit,
+            member, state_dir if count == 1 else state_dir / f"member-{member + 1}", prepared,
+        )
+        for member in range(count)
+    ]  # fmt: skip
+    nets = [net for net, _ in fitted]
+    states = [state for _, state in fitted]
+    jit = bool(nets[0].jit_compile)
+    wall = sum(state.wall_time_s for state in states)
+    epochs_run = sum(len(state.history["loss"]) for state in states)
+    if count == 1:
+        net, history = nets[0], states[0].history
+        best = int(np.argmin(history["val_loss"]))
+        summary = {
+            "best_epoch": best + 1,
+            "best_val_loss": float(history["val_loss"][best]),
+            "best_val_accuracy": float(history["val_accuracy"][best]),
+        }
+    else:
+        with strategy.scope():
+            net = average_members(nets)
+        history = mean_history([state.history for state in states])
+        probabilities = predict_probabilities(net, val_split.x, val_split.length, encoding.padding)
+        summary = {
+            "best_val_loss": binary_cross_entropy(val_split.y, probabilities),
+            "best_val_accuracy": float(np.mean((probabilities >= 0.5) == val_split.y)),
+            "members": {
+                str(member + 1): {
+                    "best_epoch": state.best_epoch,
+                    "best_val_loss": float(state.best_val_loss),
+                    "epochs_run": len(state.history["loss"]),
+                }
+                for member, state in enumerate(states)
+            },
+        }
+    metrics = {
+        "train": summary
+        | {
+            "epochs_run": epochs_run,
+            "wall_time_s": round(wall, 1),
+            "samples_per_s": round(epochs_run * len(train_split.y) / wall, 1),
+            "params": int(net.count_params()),
+            "xla": jit,
+            "replicas": int(strategy.num_replicas_in_sync),
+        }
+    }
+    with atomic_path(model_path, suffix=".keras") as tmp:
+        net.save(tmp)
+    write_text(history_path, history_tsv(history))
+    table = layer_table(net)
+    if count > 1:
+        table += f"\neach member:\n{layer_table(nets[0])}"
+    write_text(summary_path, table)
+    write_json(metrics_path, metrics)
+    checkpoint.clear(state_dir)
+    log.info("%s: val_loss %.4f, val_accuracy %.4f, %d epochs, %.0f s", net.name, summary["best_val_loss"],
+             summary["best_val_accuracy"], epochs_run, wall)  # fmt: skip
+    return metrics
+
+
+def fit_member(
+    train_split: Split,
+    val_split: Split,
+    encoding: Encoding,
+    vocab_size: int,
+    model: dict,
+    train: dict,
+    strategy,
+    jit: bool,
+    member: int,
+    state_dir: Path,
+    prepared: Path,
+):
+    """Build and fit one model with seed ``train.seed + member``, resuming from ``state_dir``.
+
+    Returns the model with its best weights and its training state. The state stays on
+    disk, so a rerun after an interruption in a later member restores this one without
+    training it again; ``run`` clears it once the outputs are written.
+    """
+    from stages import checkpoint
+    from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches
+    from stages.model import build_model
+
+    seed = train["seed"] + member
+    seed_everything(seed, deterministic_ops=not jit)
+    steps_per_epoch = -(-len(train_split.y) // train["batch_size"])
     with strategy.scope():
         net = build_model(
             vocab_size,
@@ -197,7 +289,8 @@ def run(
             pooling=model["pooling"],
             dense_units=model["dense_units"],
             dense_dropout=model["dense_dropout"],
-            seed=train["seed"],
+            seed=seed,
+            prefix=f"member_{member + 1}_" if train["ensemble"] > 1 else "",
         )
         net.compile(
             optimizer=make_optimizer(
@@ -220,13 +313,16 @@ def run(
         train["batch_size"],
         encoding.padding,
         train["bucket_by_length"],
-        train["seed"],
+        seed,
         step,
     )
     val_batches = ReviewBatches(val_split.x, val_split.y, val_split.length, 256, encoding.padding, True, None, step)
     arrays = tuple(paths.split_arrays(split, prepared) for split in ("train", "val"))
     print_ = checkpoint.fingerprint(
-        model, {k: v for k, v in train.items() if k != "epochs"}, vars(encoding), files=arrays
+        model,
+        {k: v for k, v in train.items() if k not in ("epochs", "ensemble")} | {"seed": seed},
+        vars(encoding),
+        files=arrays,
     )
     state = checkpoint.load_state(state_dir, print_)
     if state is not None:
@@ -234,9 +330,11 @@ def run(
         log.info("resuming after epoch %d from %s", state.epochs_done, state_dir)
     state = state or checkpoint.TrainingState(print_)
     saver = checkpoint.Checkpoint(state_dir, state, train["patience"] or train["epochs"], state.wall_time_s)
+    saver.set_model(net)  # restore_best needs it even when no epoch is left to fit
+    which = f"member {member + 1} of {train['ensemble']}: " if train["ensemble"] > 1 else ""
     log.info(
-        "training %s (%s params) on %d reviews, validating on %d; XLA %s, %s batches of mean width %.0f",
-        net.name, f"{net.count_params():,}", len(train_split.y), len(val_split.y), "on" if jit else "off",
+        "training %s%s (%s params) on %d reviews, validating on %d; XLA %s, %s batches of mean width %.0f",
+        which, net.name, f"{net.count_params():,}", len(train_split.y), len(val_split.y), "on" if jit else "off",
         "length-bucketed" if train["bucket_by_length"] else "fixed-width", batches.mean_width(),
     )  # fmt: skip
     finished = state.epochs_done >= train["epochs"] or (train["patience"] and state.wait >= train["patience"])
@@ -257,33 +355,24 @@ def run(
     except KeyboardInterrupt:
         done = state.epochs_done
         where = f"after epoch {done}; its state is in {state_dir}" if done else "before the first epoch ended"
+        in_member = f" in {which.rstrip(': ')}" if which else ""
         raise PipelineError(
-            f"training interrupted {where}: rerun `dvc repro` (or `stages train`) with the same params to resume"
+            f"training interrupted{in_member} {where}: rerun `dvc repro` (or `stages train`) with the same params to resume"
         ) from None
     saver.restore_best()
-    wall = state.wall_time_s
-    history = state.history
-    epochs_run = len(history["loss"])
-    best = int(np.argmin(history["val_loss"]))
-    metrics = {
-        "train": {
-            "best_epoch": best + 1,
-            "epochs_run": epochs_run,
-            "best_val_loss": float(history["val_loss"][best]),
-            "best_val_accuracy": float(history["val_accuracy"][best]),
-            "wall_time_s": round(wall, 1),
-            "samples_per_s": round(epochs_run * len(train_split.y) / wall, 1),
-            "params": int(net.count_params()),
-            "xla": jit,
-            "replicas": int(strategy.num_replicas_in_sync),
-        }
+    return net, state
+
+
+def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Per-epoch mean over the members that ran each epoch (members may stop early at different epochs)."""
+    epochs = max(len(history["loss"]) for history in histories)
+    return {
+        key: [float(np.mean([h[key][e] for h in histories if e < len(h[key])])) for e in range(epochs)]
+        for key in HISTORY_COLUMNS[1:]
     }
-    with atomic_path(model_path, suffix=".keras") as tmp:
-        net.save(tmp)
-    write_text(history_path, history_tsv(history))
-    write_text(summary_path, layer_table(net))
-    write_json(metrics_path, metrics)
-    checkpoint.clear(state_dir)
-    log.info("best epoch %d of %d: val_loss %.4f, val_accuracy %.4f, %.0f s", best + 1, epochs_run,
-             history["val_loss"][best], history["val_accuracy"][best], wall)  # fmt: skip
-    return metrics
+
+
+def binary_cross_entropy(y: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean binary cross-entropy of probabilities (clipped as Keras clips them)."""
+    p = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from stages.model import CELLS, build_model, layer_table, load
+from stages.model import CELLS, build_model, layer_table, load, recurrent_layers
 
 
 def test_parameter_counts_match_textbook_arithmetic():
@@ -24,7 +24,8 @@ def test_lstm_gru_and_bidirectional_counts():
     gru = build_model(1000, "gru", 16, 8)
     assert gru.get_layer("gru_1").count_params() == 3 * (8 + 16 + 2) * 16  # reset_after: two biases
     bi = build_model(1000, "gru", 16, 8, bidirectional=True, dense_units=10)
-    assert bi.get_layer("bidirectional_1").count_params() == 2 * 3 * (8 + 16 + 2) * 16
+    directions = [bi.get_layer(f"gru_1_{side}").count_params() for side in ("forward", "backward")]
+    assert directions == [3 * (8 + 16 + 2) * 16] * 2
     assert bi.get_layer("hidden").count_params() == 32 * 10 + 10
 
 
@@ -34,24 +35,51 @@ def test_every_variant_trains_saves_and_reloads_identically(tmp_path, cell, bidi
     model = build_model(50, cell, 4, 6, layers_count=layers, bidirectional=bidirectional, pooling="max", dense_units=3)
     model.compile(optimizer="adam", loss="binary_crossentropy")
     x = np.random.default_rng(0).integers(1, 50, size=(8, 12)).astype("int32")
-    x[4:, 6:] = 0  # right padding, masked
+    x[4:, 6:] = 0  # right padding
     model.train_on_batch(x, np.array([0, 1] * 4, dtype="float32"))
     path = tmp_path / "m.keras"
     model.save(path)
     reloaded = load(path)
     np.testing.assert_array_equal(model.predict_on_batch(x), reloaded.predict_on_batch(x))
-    stacked = [layer for layer in model.layers if "rnn" in layer.name or "lstm" in layer.name or "gru" in layer.name
-               or layer.name.startswith("bidirectional")]  # fmt: skip
-    assert len(stacked) == layers
+    assert len(recurrent_layers(model)) == layers * (2 if bidirectional else 1)
 
 
-def test_padding_does_not_change_prediction():
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_padding_on_either_side_does_not_change_prediction(bidirectional):
     keras.utils.set_random_seed(1)
     for pooling in ("last", "max", "mean", "max_mean"):
-        model = build_model(30, "lstm", 4, 4, bidirectional=True, pooling=pooling)
-        short = np.array([[5, 6, 7]], dtype="int32")
-        padded = np.array([[5, 6, 7, 0, 0, 0, 0]], dtype="int32")
-        np.testing.assert_allclose(model.predict_on_batch(short), model.predict_on_batch(padded), rtol=1e-5, atol=1e-6)
+        model = build_model(30, "lstm", 4, 4, layers_count=2, bidirectional=bidirectional, pooling=pooling)
+        short = model.predict_on_batch(np.array([[5, 6, 7]], dtype="int32"))
+        for padded in ([5, 6, 7, 0, 0, 0, 0], [0, 0, 0, 0, 5, 6, 7]):
+            np.testing.assert_allclose(model.predict_on_batch(np.array([padded], dtype="int32")), short, atol=1e-6)
+
+
+def _keras_masked_reference(cell: str, pooling: str) -> keras.Model:
+    """The textbook model: Embedding(mask_zero) + Bidirectional(cell), Keras handling the mask."""
+    tokens = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(40, 5, mask_zero=True)(tokens)
+    x = keras.layers.Bidirectional(CELLS[cell](6, return_sequences=pooling != "last"))(x)
+    if pooling == "mean":
+        x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(tokens, keras.layers.Dense(1, activation="sigmoid")(x))
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_same_function_as_keras_masking(cell, pooling):
+    """Unmasked, length-aware layers compute what Keras's masked Bidirectional computes, padding and all."""
+    keras.utils.set_random_seed(2)
+    ours = build_model(40, cell, 6, 5, bidirectional=True, pooling=pooling)
+    reference = _keras_masked_reference(cell, pooling)
+    bidirectional = next(layer for layer in reference.layers if isinstance(layer, keras.layers.Bidirectional))
+    ours.get_layer("embedding").set_weights(reference.layers[1].get_weights())
+    ours.get_layer(f"{cell}_1_forward").set_weights(bidirectional.forward_layer.get_weights())
+    ours.get_layer(f"{cell}_1_backward").set_weights(bidirectional.backward_layer.get_weights())
+    ours.get_layer("positive").set_weights(reference.layers[-1].get_weights())
+    x = np.random.default_rng(3).integers(1, 40, size=(6, 9)).astype("int32")
+    for row, length in enumerate([9, 7, 5, 3, 1, 8]):
+        x[row, length:] = 0
+    np.testing.assert_allclose(ours.predict_on_batch(x), reference.predict_on_batch(x), atol=1e-5)
 
 
 def test_unknown_cell_is_a_clear_error():
@@ -63,6 +91,6 @@ def test_unknown_cell_is_a_clear_error():
 
 def test_cudnn_eligible_settings_are_kept():
     model = build_model(100, "gru", 8, 8, bidirectional=True, dropout=0.3)
-    layer = model.get_layer("bidirectional_1").forward_layer
+    layer = model.get_layer("gru_1_forward")
     assert layer.cell.recurrent_dropout == 0 and layer.cell.reset_after and not layer.unroll
     assert layer.cell.activation.__name__ == "tanh" and layer.cell.use_bias

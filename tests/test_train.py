@@ -230,3 +230,66 @@ def test_state_missing_a_file_it_names_is_not_resumed(tmp_path):
     assert checkpoint.load_state(state, "x") is None  # best-1.npz is gone: start over
     assert not state.exists()
     assert train_tiny(tmp_path, prepared)["train"]["epochs_run"] == TINY_TRAIN["epochs"]
+
+
+def test_ensemble_averages_members_trained_as_single_models_with_successive_seeds(tmp_path):
+    prepared = make_prepared(tmp_path)
+    singles = []
+    for seed in (7, 8):
+        (tmp_path / f"seed{seed}").mkdir()
+        train_tiny(tmp_path / f"seed{seed}", prepared, seed=seed, epochs=3)
+        singles.append(load(tmp_path / f"seed{seed}" / "model.keras"))
+    (tmp_path / "ensemble").mkdir()
+    metrics = train_tiny(tmp_path / "ensemble", prepared, seed=7, ensemble=2, epochs=3)
+    ensemble = load(tmp_path / "ensemble" / "model.keras")  # safe mode
+    x = np.load(prepared / "val.npz")["x"]
+    expected = (singles[0].predict_on_batch(x) + singles[1].predict_on_batch(x)) / 2
+    np.testing.assert_allclose(ensemble.predict_on_batch(x), expected, atol=1e-6)
+    assert metrics["train"]["params"] == 2 * singles[0].count_params()
+    assert set(metrics["train"]["members"]) == {"1", "2"} and metrics["train"]["epochs_run"] == 6
+    history = (tmp_path / "ensemble" / "history.tsv").read_text().splitlines()
+    assert len(history) == 1 + 3  # per-epoch mean over the members
+    assert "each member:" in (tmp_path / "ensemble" / "summary.txt").read_text()
+    assert not (tmp_path / "ensemble" / "state").exists()
+    from stages.predict import Predictor
+
+    [prediction] = Predictor(tmp_path / "ensemble" / "model.keras", prepared).predict(["a great film"])
+    assert 0.0 <= prediction.probability <= 1.0  # predict (and evaluate) find the members' vocabulary
+
+
+def test_ensemble_interrupted_in_a_later_member_resumes_without_retraining_the_first(tmp_path):
+    prepared = make_prepared(tmp_path)
+    (tmp_path / "straight").mkdir()
+    straight = train_tiny(tmp_path / "straight", prepared, ensemble=2, epochs=2)
+    original = checkpoint.Checkpoint.on_epoch_end
+    epochs_seen = []
+
+    def interrupting(self, epoch, logs=None):
+        original(self, epoch, logs)
+        epochs_seen.append(epoch)
+        if len(epochs_seen) == 3:  # member 2, after its first epoch
+            raise KeyboardInterrupt
+
+    (tmp_path / "resumed").mkdir()
+    checkpoint.Checkpoint.on_epoch_end = interrupting
+    try:
+        with pytest.raises(PipelineError, match=r"interrupted in member 2 of 2 after epoch 1.*rerun"):
+            train_tiny(tmp_path / "resumed", prepared, ensemble=2, epochs=2)
+    finally:
+        checkpoint.Checkpoint.on_epoch_end = original
+    epochs_seen.clear()
+    checkpoint.Checkpoint.on_epoch_end = interrupting
+    try:
+        resumed = train_tiny(tmp_path / "resumed", prepared, ensemble=2, epochs=2)
+    finally:
+        checkpoint.Checkpoint.on_epoch_end = original
+    assert epochs_seen == [1]  # only member 2's last epoch ran again
+    drop = ("wall_time_s", "samples_per_s")
+    assert {k: v for k, v in resumed["train"].items() if k not in drop} == {
+        k: v for k, v in straight["train"].items() if k not in drop
+    }
+    for a, b in zip(
+        load(tmp_path / "straight" / "model.keras").get_weights(),
+        load(tmp_path / "resumed" / "model.keras").get_weights(),
+    ):
+        np.testing.assert_array_equal(a, b)

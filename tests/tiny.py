@@ -29,6 +29,7 @@ TINY_TRAIN = {
     "clipnorm": 1.0,
     "patience": 0,
     "seed": 7,
+    "ensemble": 1,
     "bucket_by_length": True,
     "jit_compile": "off",
     "distribute": "none",

@@ -20,6 +20,15 @@ from tests.synthetic import review_table
 from tests.tiny import TINY_MODEL, TINY_TRAIN
 
 
+def test_outputs_get_the_permissions_of_any_new_file(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "metrics.json", {"a": 1})
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == 0o644  # readable by reviewers, not 0600
+
+
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     target = tmp_path / "metrics.json"
     write_json(target, {"old": 1})

@@ -24,6 +24,16 @@ def train_tiny(folder, prepared, **overrides):
                      model=dict(TINY_MODEL), train=settings, state_dir=folder / "state")  # fmt: skip
 
 
+def assert_same_run(metrics_a, metrics_b, model_a, model_b):
+    """Two runs agree on every metric but the timings, and on every weight."""
+    drop = ("wall_time_s", "samples_per_s")
+    assert {k: v for k, v in metrics_a["train"].items() if k not in drop} == {
+        k: v for k, v in metrics_b["train"].items() if k not in drop
+    }
+    for a, b in zip(load(model_a).get_weights(), load(model_b).get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_training_writes_model_history_metrics_and_summary(tmp_path):
     prepared = make_prepared(tmp_path)
     metrics = train_tiny(tmp_path, prepared)
@@ -113,15 +123,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     assert json.loads((tmp_path / "state-resumed" / "state.json").read_text())["epochs_done"] == 2
     assert not (tmp_path / "resumed" / "model.keras").exists()
     resumed = run(tmp_path / "resumed")
-    drop = ("wall_time_s", "samples_per_s")
-    assert {k: v for k, v in resumed["train"].items() if k not in drop} == {
-        k: v for k, v in straight["train"].items() if k not in drop
-    }
-    for a, b in zip(
-        load(tmp_path / "straight" / "model.keras").get_weights(),
-        load(tmp_path / "resumed" / "model.keras").get_weights(),
-    ):
-        np.testing.assert_array_equal(a, b)
+    assert_same_run(straight, resumed, tmp_path / "straight" / "model.keras", tmp_path / "resumed" / "model.keras")
     assert (tmp_path / "straight" / "h.tsv").read_text() == (tmp_path / "resumed" / "h.tsv").read_text()
 
 
@@ -284,12 +286,4 @@ def test_ensemble_interrupted_in_a_later_member_resumes_without_retraining_the_f
     finally:
         checkpoint.Checkpoint.on_epoch_end = original
     assert epochs_seen == [1]  # only member 2's last epoch ran again
-    drop = ("wall_time_s", "samples_per_s")
-    assert {k: v for k, v in resumed["train"].items() if k not in drop} == {
-        k: v for k, v in straight["train"].items() if k not in drop
-    }
-    for a, b in zip(
-        load(tmp_path / "straight" / "model.keras").get_weights(),
-        load(tmp_path / "resumed" / "model.keras").get_weights(),
-    ):
-        np.testing.assert_array_equal(a, b)
+    assert_same_run(straight, resumed, tmp_path / "straight" / "model.keras", tmp_path / "resumed" / "model.keras")

@@ -162,15 +162,44 @@ class Checkpoint(keras.callbacks.Callback):
             _load_variables(self.folder / self.state.best_file, model_groups(self.model, with_optimizer=False))
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C (KeyboardInterrupt) while training, so both stop the same way."""
+class StopOnSignal(keras.callbacks.Callback):
+    """Ctrl-C or SIGTERM during training stops it with KeyboardInterrupt at the next batch boundary.
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
+    Raising from the signal handler itself lets the exception surface anywhere in Keras or
+    tf.data internals, and a SIGTERM that landed as an epoch began was seen to crash the
+    process (SIGSEGV) instead of stopping it. So the handler only records the signal and
+    the callback raises between batches, where nothing is half-done. A second signal
+    raises at once, for a run that does not reach a batch boundary.
+    """
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self):
+        super().__init__()
+        self.received = ""
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopOnSignal]:
+        """Handle SIGINT and SIGTERM inside the block; a signal that came too late for a batch still stops it."""
+
+        def record(signum, frame):
+            if self.received:
+                raise KeyboardInterrupt
+            self.received = signal.Signals(signum).name
+            log.warning(
+                "%s received: stopping at the next batch boundary (send it again to stop at once)", self.received
+            )
+
+        previous = {number: signal.signal(number, record) for number in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+            self.stop_if_signalled()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    def stop_if_signalled(self, *args, **kwargs) -> None:
+        """Raise KeyboardInterrupt if a signal was received."""
+        if self.received:
+            raise KeyboardInterrupt
+
+    # batch *begin* hooks: overriding the *end* ones would turn off Keras' asynchronous callbacks
+    on_epoch_begin = on_train_batch_begin = on_test_batch_begin = stop_if_signalled

@@ -339,7 +339,7 @@ def fit_member(
     )  # fmt: skip
     finished = state.epochs_done >= train["epochs"] or (train["patience"] and state.wait >= train["patience"])
     try:
-        with checkpoint.sigterm_as_interrupt():
+        with checkpoint.StopOnSignal().installed() as stop_on_signal:
             if not finished:
                 net.fit(
                     batches.dataset(first_epoch=state.epochs_done, last_epoch=train["epochs"]),
@@ -349,7 +349,7 @@ def fit_member(
                     initial_epoch=state.epochs_done,
                     epochs=train["epochs"],
                     shuffle=False,  # the batches are already shuffled, reproducibly
-                    callbacks=[saver],
+                    callbacks=[saver, stop_on_signal],
                     verbose=1 if sys.stdout.isatty() else 2,  # one line per epoch in CI and dvc logs
                 )
     except KeyboardInterrupt:

@@ -4,15 +4,16 @@ Run from the project root after `dvc repro` (or `make repro`), on an otherwise i
 
     .venv/bin/python bench/benchmark.py                        # every section
     .venv/bin/python bench/benchmark.py --only training,xla    # some sections
-    .venv/bin/python bench/benchmark.py --only training --train-samples 5000 --epochs 1   # quicker
+    .venv/bin/python bench/benchmark.py --only training --train-samples 5000 --rounds 1   # quicker
 
 Sections:
   prepare   the whole prepare stage on all 50,000 reviews
   training  the pipeline's path (length-bucketed batches, length-aware unmasked model, its XLA choice)
             against the classic tutorial baseline (plain `model.fit` on front-padded arrays),
-            same architecture and data, interleaved, for simple_rnn, lstm, gru and
-            bidirectional lstm at max_len 256 and 512: samples/s, ratio, validation accuracy
-  xla       the pipeline path with XLA on and off per cell (what `train.jit_compile: auto` uses)
+            same architecture and data, epoch by epoch in turn, for simple_rnn, lstm, gru and
+            bidirectional lstm at max_len 256 and 512: steady-state samples/s, ratio (median
+            and range over the rounds), ratio over whole epochs, validation accuracy
+  xla       the pipeline path with XLA on and off per cell, in turn (what `train.jit_compile: auto` uses)
   predict   single-review latency (p50, p95, warm) and batch throughput of `stages predict`
   memory    peak resident memory of a full `dvc repro -f` in a temporary copy of the project
 """
@@ -84,113 +85,167 @@ def prepared_arrays(max_len: int, padding: str, folder: Path, train_samples: int
     return train, keep, val
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Records each epoch's wall time; the last one is the steady-state speed (after tracing)."""
+class CallTimer(keras.callbacks.Callback):
+    """Times one ``fit`` call of one epoch: as a whole, and from the end of its first batch.
 
-    def __init__(self):
-        super().__init__()
-        self.times: list[float] = []
+    The first batch carries one-off work (starting the input iterator, and for the
+    baseline's numpy input Keras's own per-epoch setup), so the steady-state speed
+    leaves it out; that is the speed of the training steps themselves.
+    """
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_train_begin(self, logs=None):
         self.started = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self.started)
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 0:
+            self.after_first = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        self.ended = time.perf_counter()
+
+    def speeds(self, samples: int, first_batch: int) -> tuple[float, float]:
+        """Samples/s at steady state (after the first batch) and over the whole call."""
+        return (samples - first_batch) / (self.ended - self.after_first), samples / (self.ended - self.started)
 
 
-def fit_baseline(cell: str, bidirectional: bool, train, keep, val, epochs: int, seed: int) -> tuple[float, float]:
-    """The tutorial way: no mask, front-padded fixed-width arrays, plain ``model.fit``.
+class BaselineRun:
+    """The tutorial way: no mask, front-padded fixed-width arrays, plain ``model.fit``."""
 
-    Returns the last epoch's samples/s (after the first epoch's tracing) and the validation accuracy.
+    def __init__(self, cell: str, bidirectional: bool, train, keep, seed: int, jit: bool = False):
+        from stages.model import CELLS
+
+        keras.utils.set_random_seed(seed)
+        layer = CELLS[cell](UNITS)
+        self.model = keras.Sequential(
+            [
+                keras.Input((None,), dtype="int32"),
+                keras.layers.Embedding(VOCAB_SIZE, EMBEDDING_DIM),
+                keras.layers.Bidirectional(layer) if bidirectional else layer,
+                keras.layers.Dense(1, activation="sigmoid"),
+            ]
+        )
+        self.model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"], jit_compile=jit)
+        self.x, self.y = train.x[keep], train.y[keep]
+
+    def epoch(self, epoch: int) -> tuple[float, float]:
+        """Train epoch ``epoch``; return its steady-state and whole-call samples/s."""
+        timer = CallTimer()
+        self.model.fit(
+            self.x, self.y, batch_size=BATCH_SIZE, epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=[timer]
+        )
+        return timer.speeds(len(self.y), min(BATCH_SIZE, len(self.y)))
+
+    def accuracy(self, val) -> float:
+        """Validation accuracy (front-padded, as trained)."""
+        return float(self.model.evaluate(val.x, val.y, batch_size=256, verbose=0)[1])
+
+
+class PipelineRun:
+    """The pipeline's path: right padding, length buckets built in-graph, the length-aware model."""
+
+    def __init__(self, cell: str, bidirectional: bool, train, keep, seed: int, jit: bool | None = None):
+        import tensorflow as tf
+
+        from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches
+        from stages.model import build_model
+        from stages.train import choose_jit
+
+        keras.utils.set_random_seed(seed)
+        if jit is None:  # what `train.jit_compile: auto` picks
+            jit = choose_jit("auto", cell, bidirectional, gpu=bool(tf.config.list_physical_devices("GPU")))
+        self.model = build_model(VOCAB_SIZE, cell, UNITS, EMBEDDING_DIM, bidirectional=bidirectional)
+        self.model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"], jit_compile=jit)
+        step = XLA_WIDTH_STEP if jit else WIDTH_STEP
+        self.batches = ReviewBatches(
+            train.x[keep], train.y[keep], train.length[keep], BATCH_SIZE, "post", True, seed, step
+        )
+
+    def epoch(self, epoch: int) -> tuple[float, float]:
+        """Train epoch ``epoch``; return its steady-state and whole-call samples/s."""
+        timer = CallTimer()
+        data = self.batches.dataset(epoch, epoch + 1)
+        self.model.fit(
+            data, steps_per_epoch=len(self.batches), epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=[timer]
+        )
+        return timer.speeds(len(self.batches.y), len(self.batches.plan(epoch)[0][0]))
+
+    def accuracy(self, val) -> float:
+        """Validation accuracy through the pipeline's batched prediction."""
+        from stages.batching import predict_probabilities
+
+        probabilities = predict_probabilities(self.model, val.x, val.length, "post")
+        return float(np.mean((probabilities >= 0.5) == val.y))
+
+
+def interleave(first, second, rounds: int) -> dict[str, float]:
+    """Train ``first`` and ``second`` epoch by epoch, alternating, after one untimed epoch each (tracing).
+
+    Alternating epochs keeps the two exposed to the same machine: on a shared machine
+    the speed drifts over tens of seconds, so each round's ratio compares like with like.
+    Returns median steady speeds, the median, lowest and highest of the rounds' ratios,
+    and the median ratio of whole-call speeds.
     """
-    from stages.model import CELLS
-
-    keras.utils.set_random_seed(seed)
-    layer = CELLS[cell](UNITS)
-    model = keras.Sequential(
-        [
-            keras.Input((None,), dtype="int32"),
-            keras.layers.Embedding(VOCAB_SIZE, EMBEDDING_DIM),
-            keras.layers.Bidirectional(layer) if bidirectional else layer,
-            keras.layers.Dense(1, activation="sigmoid"),
-        ]
-    )
-    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-    timer = EpochTimer()
-    model.fit(train.x[keep], train.y[keep], batch_size=BATCH_SIZE, epochs=epochs, verbose=0, callbacks=[timer])
-    speed = len(keep) / timer.times[-1]
-    accuracy = model.evaluate(val.x, val.y, batch_size=256, verbose=0)[1]
-    return speed, float(accuracy)
-
-
-def fit_pipeline(cell: str, bidirectional: bool, train, keep, val, epochs: int, seed: int, jit: bool | None = None):
-    """The pipeline's path: right padding, length buckets, the length-aware model, XLA per train.choose_jit.
-
-    Returns the last epoch's samples/s and the validation accuracy.
-    """
-    import tensorflow as tf
-
-    from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches, predict_probabilities
-    from stages.model import build_model
-    from stages.train import choose_jit
-
-    keras.utils.set_random_seed(seed)
-    if jit is None:
-        jit = choose_jit("auto", cell, bidirectional, gpu=bool(tf.config.list_physical_devices("GPU")))
-    model = build_model(VOCAB_SIZE, cell, UNITS, EMBEDDING_DIM, bidirectional=bidirectional)
-    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"], jit_compile=jit)
-    step = XLA_WIDTH_STEP if jit else WIDTH_STEP
-    batches = ReviewBatches(train.x[keep], train.y[keep], train.length[keep], BATCH_SIZE, "post", True, seed, step)
-    timer = EpochTimer()
-    model.fit(batches.dataset(0, epochs), steps_per_epoch=len(batches), epochs=epochs, verbose=0, callbacks=[timer])
-    speed = len(keep) / timer.times[-1]
-    probabilities = predict_probabilities(model, val.x, val.length, "post")
-    return speed, float(np.mean((probabilities >= 0.5) == val.y))
+    first.epoch(0)
+    second.epoch(0)
+    rounds_ = [(first.epoch(epoch), second.epoch(epoch)) for epoch in range(1, rounds + 1)]
+    steady = np.array([[a[0], b[0]] for a, b in rounds_])
+    whole = np.array([[a[1], b[1]] for a, b in rounds_])
+    ratios = steady[:, 1] / steady[:, 0]
+    return {
+        "first": float(np.median(steady[:, 0])),
+        "second": float(np.median(steady[:, 1])),
+        "ratio": float(np.median(ratios)),
+        "low": float(ratios.min()),
+        "high": float(ratios.max()),
+        "whole_ratio": float(np.median(whole[:, 1] / whole[:, 0])),
+    }
 
 
 def bench_training(args: argparse.Namespace) -> None:
-    """Pipeline path vs tutorial baseline, interleaved, per cell and max_len."""
+    """Pipeline path vs tutorial baseline, epochs interleaved, per cell and max_len."""
     print(
         f"training throughput: Embedding({VOCAB_SIZE}, {EMBEDDING_DIM}) + cell({UNITS}) + Dense(1), batch {BATCH_SIZE}, "
-        f"{args.train_samples} train reviews, {args.epochs} epoch(s); samples/s of the last epoch; validation on 5,000"
+        f"{args.train_samples} train reviews; 1 untimed epoch, then {args.rounds} interleaved epochs each; "
+        "samples/s after each epoch's first batch (median), ratio = median of the rounds' ratios [lowest-highest], "
+        "whole = the same over whole epochs; validation accuracy on 5,000 after all epochs"
     )
     print(
-        f"{'variant':<12}{'max_len':>8}{'baseline/s':>12}{'pipeline/s':>12}{'ratio':>8}{'base val':>10}{'pipe val':>10}"
+        f"{'variant':<12}{'max_len':>8}{'baseline/s':>12}{'pipeline/s':>12}{'ratio':>8}{'range':>13}{'whole':>8}"
+        f"{'base val':>10}{'pipe val':>10}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for max_len in args.max_lens:
             front = prepared_arrays(max_len, "pre", Path(tmp), args.train_samples)
             right = prepared_arrays(max_len, "post", Path(tmp), args.train_samples)
             for cell, bidirectional in args.variants:
-                runs = [
-                    (fit_baseline(cell, bidirectional, *front, args.epochs, args.seed),
-                     fit_pipeline(cell, bidirectional, *right, args.epochs, args.seed))
-                    for _ in range(args.train_repeats)
-                ]  # fmt: skip
-                (base_speed, base_acc), (pipe_speed, pipe_acc) = (
-                    (float(np.median([r[i][0] for r in runs])), runs[0][i][1]) for i in (0, 1)
-                )
+                baseline = BaselineRun(cell, bidirectional, *front[:2], args.seed)
+                pipeline = PipelineRun(cell, bidirectional, *right[:2], args.seed)
+                result = interleave(baseline, pipeline, args.rounds)
                 print(
-                    f"{name_of(cell, bidirectional):<12}{max_len:>8}{base_speed:>12.0f}{pipe_speed:>12.0f}"
-                    f"{pipe_speed / base_speed:>7.2f}x{base_acc:>10.4f}{pipe_acc:>10.4f}",
+                    f"{name_of(cell, bidirectional):<12}{max_len:>8}{result['first']:>12.0f}{result['second']:>12.0f}"
+                    f"{result['ratio']:>7.2f}x{result['low']:>7.2f}-{result['high']:.2f}x{result['whole_ratio']:>7.2f}x"
+                    f"{baseline.accuracy(front[2]):>10.4f}{pipeline.accuracy(right[2]):>10.4f}",
                     flush=True,
                 )
 
 
 def bench_xla(args: argparse.Namespace) -> None:
-    """The pipeline path with XLA off and on, interleaved, per cell."""
+    """The pipeline path with XLA off and on, epochs interleaved, per cell."""
     print(
-        f"XLA on the pipeline path: {args.train_samples} train reviews, {args.epochs} epoch(s); samples/s of the last epoch"
+        f"XLA on the pipeline path: {args.train_samples} train reviews, 1 untimed epoch, then {args.rounds} "
+        "interleaved epochs each; steady samples/s (median), on/off = median of the rounds' ratios"
     )
-    print(f"{'variant':<12}{'max_len':>8}{'off/s':>10}{'on/s':>10}{'on/off':>8}")
+    print(f"{'variant':<12}{'max_len':>8}{'off/s':>10}{'on/s':>10}{'on/off':>8}{'range':>13}")
     with tempfile.TemporaryDirectory() as tmp:
         for max_len in args.max_lens:
             right = prepared_arrays(max_len, "post", Path(tmp), args.train_samples)
             for cell, bidirectional in args.variants:
-                off, _ = fit_pipeline(cell, bidirectional, *right, args.epochs, args.seed, jit=False)
-                on, _ = fit_pipeline(cell, bidirectional, *right, args.epochs, args.seed, jit=True)
+                off = PipelineRun(cell, bidirectional, *right[:2], args.seed, jit=False)
+                on = PipelineRun(cell, bidirectional, *right[:2], args.seed, jit=True)
+                result = interleave(off, on, args.rounds)
                 print(
-                    f"{name_of(cell, bidirectional):<12}{max_len:>8}{off:>10.0f}{on:>10.0f}{on / off:>7.2f}x",
+                    f"{name_of(cell, bidirectional):<12}{max_len:>8}{result['first']:>10.0f}{result['second']:>10.0f}"
+                    f"{result['ratio']:>7.2f}x{result['low']:>7.2f}-{result['high']:.2f}x",
                     flush=True,
                 )
 
@@ -261,9 +316,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="prepare runs")
     parser.add_argument("--train-samples", type=int, default=20_000, help="training reviews per run (training, xla)")
     parser.add_argument(
-        "--epochs", type=int, default=2, help="epochs per run (training, xla); speed is the last epoch's"
+        "--rounds", type=int, default=3, help="timed epochs per model after the untimed first (training, xla)"
     )
-    parser.add_argument("--train-repeats", type=int, default=1, help="interleaved repeats per variant; median speed")
     parser.add_argument("--max-lens", default=",".join(map(str, MAX_LENS)), help="comma-separated max_len values")
     parser.add_argument(
         "--variants", default="simple_rnn,lstm,gru,bi-lstm", help="comma-separated: simple_rnn, lstm, gru, bi-CELL"
@@ -272,6 +326,12 @@ def main() -> None:
     args = parser.parse_args()
     args.max_lens = [int(v) for v in args.max_lens.split(",")]
     args.variants = [(v.removeprefix("bi-"), v.startswith("bi-")) for v in args.variants.split(",")]
+    if args.train_samples < 2 * BATCH_SIZE:
+        sys.exit(
+            f"error: --train-samples {args.train_samples} is too small, expected at least {2 * BATCH_SIZE} (two batches)"
+        )
+    if args.rounds < 1:
+        sys.exit(f"error: --rounds {args.rounds} is not allowed, expected 1 or more")
     if not paths.REVIEWS_TABLE.is_file():
         sys.exit(f"error: {paths.REVIEWS_TABLE} not found: run `dvc repro download` first")
     for name in args.only.split(","):

@@ -168,6 +168,7 @@ def run(
     from stages import checkpoint
     from stages.batching import predict_probabilities
     from stages.model import average_members, layer_table
+    from stages.model import save as save_model
 
     if os.environ.get(CPU_DEVICES_ENV):
         split_cpu(int(os.environ[CPU_DEVICES_ENV]))
@@ -237,7 +238,7 @@ def run(
         }
     }
     with atomic_path(model_path, suffix=".keras") as tmp:
-        net.save(tmp)
+        save_model(net, tmp)
     write_text(history_path, history_tsv(history))
     table = layer_table(net)
     if count > 1:

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from stages.model import CELLS, build_model, layer_table, load, recurrent_layers
+from stages.model import CELLS, ZIP_EPOCH, build_model, layer_table, load, recurrent_layers, save
 
 
 def test_parameter_counts_match_textbook_arithmetic():
@@ -38,10 +38,34 @@ def test_every_variant_trains_saves_and_reloads_identically(tmp_path, cell, bidi
     x[4:, 6:] = 0  # right padding
     model.train_on_batch(x, np.array([0, 1] * 4, dtype="float32"))
     path = tmp_path / "m.keras"
-    model.save(path)
+    save(model, path)
     reloaded = load(path)
     np.testing.assert_array_equal(model.predict_on_batch(x), reloaded.predict_on_batch(x))
     assert len(recurrent_layers(model)) == layers * (2 if bidirectional else 1)
+
+
+def test_saved_file_depends_only_on_the_model(tmp_path):
+    """No save time inside: the same weights give the same bytes, so DVC skips evaluate after an unchanged train."""
+    import json
+    import time
+    import zipfile
+
+    keras.utils.set_random_seed(0)
+    model = build_model(50, "gru", 4, 6, bidirectional=True)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.train_on_batch(np.ones((2, 5), dtype="int32"), np.array([0, 1], dtype="float32"))
+    save(model, tmp_path / "a.keras")
+    with zipfile.ZipFile(tmp_path / "a.keras") as archive:
+        assert {info.date_time for info in archive.infolist()} == {ZIP_EPOCH}
+        metadata = json.loads(archive.read("metadata.json"))
+        config = archive.read("config.json").decode()
+    assert metadata["date_saved"] == "1980-01-01@00:00:00" and metadata["keras_version"] == keras.__version__
+    shared = [int(part.split(",")[0].split("}")[0]) for part in config.split('"shared_object_id": ')[1:]]
+    assert shared and set(shared) == set(range(1, max(shared) + 1))  # not memory addresses, which vary by process
+    time.sleep(2.1)  # past the 2-second resolution of zip times
+    save(model, tmp_path / "b.keras")
+    assert (tmp_path / "a.keras").read_bytes() == (tmp_path / "b.keras").read_bytes()
+    np.testing.assert_array_equal(load(tmp_path / "b.keras").get_weights()[0], model.get_weights()[0])
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])

@@ -111,7 +111,7 @@ class CallTimer(keras.callbacks.Callback):
 class BaselineRun:
     """The tutorial way: no mask, front-padded fixed-width arrays, plain ``model.fit``."""
 
-    def __init__(self, cell: str, bidirectional: bool, train, keep, seed: int, jit: bool = False):
+    def __init__(self, cell: str, bidirectional: bool, train, keep, seed: int):
         from stages.model import CELLS
 
         keras.utils.set_random_seed(seed)
@@ -124,7 +124,7 @@ class BaselineRun:
                 keras.layers.Dense(1, activation="sigmoid"),
             ]
         )
-        self.model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"], jit_compile=jit)
+        self.model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
         self.x, self.y = train.x[keep], train.y[keep]
 
     def epoch(self, epoch: int) -> tuple[float, float]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+import io
+import json
+import zipfile
 from pathlib import Path
 
 import keras
@@ -240,6 +244,7 @@ def layer_table(model: keras.Model) -> str:
 
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
+SAVED_DATE = datetime.datetime(*ZIP_EPOCH).strftime("%Y-%m-%d@%H:%M:%S")  # Keras's date_saved format
 
 
 def save(model: keras.Model, path) -> None:
@@ -251,10 +256,6 @@ def save(model: keras.Model, path) -> None:
     so the same params give a byte-identical file and DVC skips the stages after an
     unchanged model.
     """
-    import io
-    import json
-    import zipfile
-
     model.save(path)
     with zipfile.ZipFile(path) as archive:
         entries = [(info, archive.read(info)) for info in archive.infolist()]
@@ -262,7 +263,7 @@ def save(model: keras.Model, path) -> None:
     with zipfile.ZipFile(buffer, "w") as archive:
         for info, data in entries:
             if info.filename == "metadata.json":
-                data = json.dumps(json.loads(data) | {"date_saved": "1980-01-01@00:00:00"}).encode()
+                data = json.dumps(json.loads(data) | {"date_saved": SAVED_DATE}).encode()
             elif info.filename == "config.json":
                 data = json.dumps(_renumber_shared_objects(json.loads(data), {})).encode()
             fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_EPOCH)

@@ -16,6 +16,9 @@ Sections:
   xla       the pipeline path with XLA on and off per cell, in turn (what `train.jit_compile: auto` uses)
   predict   single-review latency (p50, p95, warm) and batch throughput of `stages predict`
   memory    peak resident memory of a full `dvc repro -f` in a temporary copy of the project
+  lm        language-model training speed (tokens/s, both directions) on the real text, as a share of
+            this machine's matrix-multiply FLOP rate measured in the same run, for the params.yaml
+            language model and the larger ones given with --lm-configs
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
@@ -73,13 +75,14 @@ def bench_prepare(args: argparse.Namespace) -> None:
 def prepared_arrays(max_len: int, padding: str, folder: Path, train_samples: int):
     """Train and val splits prepared with ``padding`` (vocabulary of VOCAB_SIZE), train cut to ``train_samples``."""
     from stages import prepare
-    from stages.train import load_split
+    from stages.arrays import load_split
 
     target = folder / f"{max_len}-{padding}"
     if not (target / "val.npz").exists():
         prepare.run(
-            paths.REVIEWS_TABLE, target, target / "stats.json", VOCAB_SIZE, 0, max_len, padding, "pre", 0.2, 42, 0
-        )
+            paths.REVIEWS_TABLE, target, target / "stats.json", vocab_size=VOCAB_SIZE, skip_top=0, max_len=max_len,
+            padding=padding, truncating="pre", val_fraction=0.2, val_grouping="random", seed=42, limit=0,
+        )  # fmt: skip
     train, val = load_split(target / "train.npz"), load_split(target / "val.npz")
     keep = np.random.default_rng(0).permutation(len(train.y))[:train_samples]
     return train, keep, val
@@ -298,12 +301,81 @@ def bench_memory(args: argparse.Namespace) -> None:
     print(f"memory: peak RSS of a full `dvc repro -f` (default params) {peak:,.0f} MiB; it took {wall:.0f} s")
 
 
+def matmul_gflops(size: int = 2048, seconds: float = 2.0) -> float:
+    """This machine's float32 matrix-multiply rate: the best of three timed runs of size x size products."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal([size, size], seed=[1, 2])
+    b = tf.random.stateless_normal([size, size], seed=[3, 4])
+
+    @tf.function
+    def products(n):
+        total = tf.zeros([size, size])
+        for _ in tf.range(n):
+            total += tf.matmul(a, b)
+        return total
+
+    products(tf.constant(1)).numpy()
+    best = 0.0
+    for _ in range(3):
+        started, n = time.perf_counter(), 0
+        while time.perf_counter() - started < seconds:
+            products(tf.constant(4)).numpy()
+            n += 4
+        best = max(best, 2 * size**3 * n / (time.perf_counter() - started) / 1e9)
+    return best
+
+
+def bench_lm(args: argparse.Namespace) -> None:
+    """Language-model training speed on the real text and its share of the machine's FLOP rate."""
+    from stages import lm
+    from stages.text import read_vocabulary
+
+    vocab_size = len(read_vocabulary(paths.VOCAB))
+    corpus = lm.build_corpus(paths.REVIEWS_TABLE, paths.UNLABELED_TABLE, paths.PREPARED)
+    base = lm.LMParams(**load_sections("lm", paths.PARAMS)["lm"])
+    configs = [base]
+    for text in filter(None, args.lm_configs.split(",")):
+        cell, units, embedding_dim = text.split(":")
+        configs.append(
+            lm.LMParams(**{**vars(base), "cell": cell, "units": int(units), "embedding_dim": int(embedding_dim)})
+        )
+    rate = matmul_gflops()
+    print(f"lm: matrix multiply (float32, 2048 x 2048) at {rate:.0f} GFLOPS on {os.cpu_count()} CPUs")
+    for params in configs:
+        trainer = lm.Trainer(vocab_size, params)
+        starts = lm.window_starts(len(corpus.train), params.window)
+        order = lm.epoch_order(len(starts), params.seed, 0)
+
+        def windows(step, params=params, starts=starts, order=order):
+            chosen = starts[order[step * params.batch_size : (step + 1) * params.batch_size]]
+            return lm.batch_windows(corpus.train, chosen, params.window)
+
+        for step in range(3):  # tracing and warm-up
+            trainer.train_step(windows(step), step)
+        started = time.perf_counter()
+        for step in range(3, 3 + args.lm_steps):
+            forward, _ = trainer.train_step(windows(step), step)
+        float(forward)
+        tokens_per_s = args.lm_steps * params.batch_size * params.window / (time.perf_counter() - started)
+        flops = lm.flops_per_token(params) * tokens_per_s / 1e9
+        print(
+            f"lm: {params.cell}({params.units}) x {params.layers}, embedding {params.embedding_dim}, batch "
+            f"{params.batch_size} x {params.window}, sampled {params.sampled}: {tokens_per_s:,.0f} tokens/s "
+            f"(both directions), {lm.flops_per_token(params) / 1e6:.2f} MFLOP/token, {flops:.0f} GFLOPS = "
+            f"{flops / rate:.0%} of the matrix-multiply rate; one epoch of {len(corpus.train):,} tokens "
+            f"{len(corpus.train) / tokens_per_s / 60:.1f} min"
+        )
+    print(f"lm: matrix multiply again at {matmul_gflops():.0f} GFLOPS (the spread says how noisy the machine was)")
+
+
 SECTIONS = {
     "prepare": bench_prepare,
     "training": bench_training,
     "xla": bench_xla,
     "predict": bench_predict,
     "memory": bench_memory,
+    "lm": bench_lm,
 }
 
 
@@ -323,6 +395,10 @@ def main() -> None:
         "--variants", default="simple_rnn,lstm,gru,bi-lstm", help="comma-separated: simple_rnn, lstm, gru, bi-CELL"
     )
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--lm-steps", type=int, default=30, help="timed training steps per language model (lm)")
+    parser.add_argument(
+        "--lm-configs", default="gru:128:64,lstm:256:128", help="extra language models as CELL:UNITS:EMBEDDING (lm)"
+    )
     args = parser.parse_args()
     args.max_lens = [int(v) for v in args.max_lens.split(",")]
     args.variants = [(v.removeprefix("bi-"), v.startswith("bi-")) for v in args.variants.split(",")]

@@ -83,7 +83,8 @@ def clear(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _save_variables(path: Path, groups: dict[str, list]) -> None:
+def save_variables(path: Path, groups: dict[str, list]) -> None:
+    """Write groups of variables to one ``.npz`` atomically (no pickles)."""
     arrays = {
         f"{group}/{i}": np.asarray(variable.numpy())
         for group, variables in groups.items()
@@ -93,7 +94,8 @@ def _save_variables(path: Path, groups: dict[str, list]) -> None:
         np.savez(tmp, **arrays)
 
 
-def _load_variables(path: Path, groups: dict[str, list]) -> None:
+def load_variables(path: Path, groups: dict[str, list]) -> None:
+    """Assign what :func:`save_variables` wrote back to the same groups of variables."""
     with np.load(path, allow_pickle=False) as data:
         for group, variables in groups.items():
             for i, variable in enumerate(variables):
@@ -111,7 +113,7 @@ def model_groups(model: keras.Model, with_optimizer: bool = True) -> dict[str, l
 def restore(model: keras.Model, folder: Path, state: TrainingState) -> None:
     """Put the model and optimizer back into the state saved after ``state.epochs_done`` epochs."""
     model.optimizer.build(model.trainable_variables)
-    _load_variables(folder / state.variables_file, model_groups(model))
+    load_variables(folder / state.variables_file, model_groups(model))
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -132,11 +134,11 @@ class Checkpoint(keras.callbacks.Callback):
         if logs["val_loss"] < state.best_val_loss:
             state.best_val_loss, state.best_epoch, state.wait = float(logs["val_loss"]), epoch + 1, 0
             state.best_file = f"best-{epoch + 1}.npz"
-            _save_variables(self.folder / state.best_file, model_groups(self.model, with_optimizer=False))
+            save_variables(self.folder / state.best_file, model_groups(self.model, with_optimizer=False))
         else:
             state.wait += 1
         state.variables_file = f"epoch-{epoch + 1}.npz"
-        _save_variables(self.folder / state.variables_file, model_groups(self.model))
+        save_variables(self.folder / state.variables_file, model_groups(self.model))
         state.wall_time_s = self.wall_before + self.elapsed()
         write_json(self.folder / STATE_FILE, asdict(state))  # the commit point: names complete files only
         for name in previous - {state.variables_file, state.best_file, ""}:
@@ -159,7 +161,7 @@ class Checkpoint(keras.callbacks.Callback):
     def restore_best(self) -> None:
         """Load the weights of the epoch with the lowest validation loss."""
         if self.state.best_file:
-            _load_variables(self.folder / self.state.best_file, model_groups(self.model, with_optimizer=False))
+            load_variables(self.folder / self.state.best_file, model_groups(self.model, with_optimizer=False))
 
 
 class StopOnSignal(keras.callbacks.Callback):

@@ -60,10 +60,14 @@ def _stage(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 @_stage("download")
 @reports_errors
 def download_command(params: ParamsOption = paths.PARAMS) -> None:
-    """Fetch and verify the aclImdb archive and write its 50,000 labeled reviews to one table."""
+    """Fetch and verify the aclImdb archive; write its 50,000 labeled and 50,000 unlabeled reviews to two tables."""
     from stages import download
 
-    download.run(**load_sections("download", params)["download"], output=paths.REVIEWS_TABLE)
+    download.run(
+        **load_sections("download", params)["download"],
+        output=paths.REVIEWS_TABLE,
+        unlabeled_output=paths.UNLABELED_TABLE,
+    )
 
 
 @_stage("prepare")
@@ -93,6 +97,52 @@ def params_table_command() -> None:
     typer.echo(params_table())
 
 
+@_stage("lm")
+@reports_errors
+def lm_command(params: ParamsOption = paths.PARAMS) -> None:
+    """Train forward and backward language models on the training and unlabeled text (never val or test)."""
+    from stages import lm
+
+    lm.run(
+        paths.REVIEWS_TABLE,
+        paths.UNLABELED_TABLE,
+        paths.PREPARED,
+        paths.LM,
+        paths.LM_METRICS,
+        paths.LM_HISTORY,
+        paths.LM_GENERATIONS,
+        lm.LMParams(**load_sections("lm", params)["lm"]),
+    )
+
+
+@app.command("generate")
+@reports_errors
+def generate_command(
+    prompt: Annotated[str, typer.Argument(help='The words to continue, e.g. "this movie was".', show_default=False)],
+    words: Annotated[int, typer.Option(help="Tokens (words and punctuation) to add.")] = 40,
+    temperature: Annotated[float, typer.Option(help="Above 1 more surprising, below 1 more predictable.")] = 0.8,
+    top_k: Annotated[int, typer.Option(help="Draw only from the K most likely next words (0 = all).")] = 40,
+    seed: Annotated[int, typer.Option(help="Seed of the sampling: the same seed gives the same text.")] = 0,
+    model: Annotated[Path, typer.Option(help="Forward language model.", dir_okay=False)] = paths.FORWARD_LM,
+    prepared: Annotated[Path, typer.Option(help="Folder with vocab.txt.", file_okay=False)] = paths.PREPARED,
+) -> None:
+    """Continue a prompt with the forward language model, word by word.
+
+    Not a DVC stage: it uses the language model the pipeline produced. Unknown prompt words
+    are read as the out-of-vocabulary token (and said so on stderr).
+    """
+    from stages.generate import check_settings, generate, load_language_model
+    from stages.predict import check_argument
+    from stages.text import read_vocabulary
+
+    check_settings(check_argument(prompt, "prompt"), words, temperature, top_k)
+    vocabulary = read_vocabulary(prepared / paths.VOCAB.name)
+    text, unknown = generate(load_language_model(model), vocabulary, prompt, words, temperature, top_k, seed)
+    if unknown:
+        typer.echo(f"note: {unknown} prompt word(s) are not in the vocabulary and were read as <oov>", err=True)
+    typer.echo(text)
+
+
 @_stage("train")
 @reports_errors
 def train_command(params: ParamsOption = paths.PARAMS) -> None:
@@ -100,7 +150,15 @@ def train_command(params: ParamsOption = paths.PARAMS) -> None:
     from stages import train
 
     sections = load_sections("train", params)
-    train.run(paths.PREPARED, paths.MODEL, paths.HISTORY, paths.TRAIN_METRICS, paths.MODEL_SUMMARY, **sections)
+    train.run(
+        paths.PREPARED,
+        paths.MODEL,
+        paths.HISTORY,
+        paths.TRAIN_METRICS,
+        paths.MODEL_SUMMARY,
+        **sections,
+        lm_dir=paths.LM,
+    )
 
 
 @_stage("evaluate")
@@ -162,7 +220,7 @@ def predict_command(
             raise PipelineError(f"review file {file} not found") from None
         reviews = reviews_from_lines(decode_utf8(data, source))
     elif texts:
-        reviews = [check_argument(text, number) for number, text in enumerate(texts, start=1)]
+        reviews = [check_argument(text, f"review {number}") for number, text in enumerate(texts, start=1)]
     elif not sys.stdin.isatty():
         reviews = reviews_from_lines(decode_utf8(sys.stdin.buffer.read(), "stdin"))
     else:
@@ -182,6 +240,9 @@ def predict_command(
 def compare_command(
     cells: Annotated[str, typer.Option(help="Comma-separated cells: simple_rnn, lstm, gru.")] = "simple_rnn,lstm,gru",
     bidirectional: Annotated[str, typer.Option(help="Variants to train: both, true or false.")] = "both",
+    inits: Annotated[
+        str, typer.Option(help="Comma-separated initialisations (model.init): random, lm_embedding, lm.")
+    ] = "random",
     settings: Annotated[
         list[str] | None,
         typer.Option("--set", "-S", help="Extra param override for every variant, e.g. -S train.epochs=2."),
@@ -205,10 +266,14 @@ def compare_command(
         raise PipelineError(f"--cells {cells!r}: expected a comma-separated list of {', '.join(allowed)}")
     if bidirectional not in ("both", "true", "false"):
         raise PipelineError(f"--bidirectional {bidirectional!r}: expected both, true or false")
+    chosen_inits = tuple(init.strip() for init in inits.split(",") if init.strip())
+    allowed_inits = SCHEMA["model"]["init"].choices
+    if not chosen_inits or any(init not in allowed_inits for init in chosen_inits):
+        raise PipelineError(f"--inits {inits!r}: expected a comma-separated list of {', '.join(allowed_inits)}")
     for setting in settings or []:
         if "=" not in setting:
             raise PipelineError(f"--set {setting!r}: expected KEY=VALUE, e.g. train.epochs=2")
-    compare.run(chosen, bidirectional, settings or [], prefix, out_dir, train=run_experiments)
+    compare.run(chosen, bidirectional, settings or [], prefix, out_dir, train=run_experiments, inits=chosen_inits)
 
 
 @app.command("report")

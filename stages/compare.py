@@ -1,7 +1,8 @@
 """Command ``compare``: train every cell variant as a DVC experiment and write one comparison.
 
-Each variant (``simple_rnn``, ``lstm``, ``gru``, each with and without ``bidirectional``)
-is queued with ``dvc exp run --queue -S ...`` and the queue is run with one worker
+Each variant (``simple_rnn``, ``lstm``, ``gru``, each with and without ``bidirectional``,
+and each initialisation asked for: ``random``, ``lm_embedding``, ``lm``) is queued with
+``dvc exp run --queue -S ...`` and the queue is run with one worker
 (``dvc exp run --run-all -j 1``). Download and prepare are restored from DVC's cache, not
 rerun. The results are read back with ``dvc exp show --json`` and each experiment's
 committed ``history.tsv``, and written as a Markdown/CSV table and one figure overlaying
@@ -33,25 +34,35 @@ COLUMNS = {
 }
 
 
-def variant_name(prefix: str, cell: str, bidirectional: bool) -> str:
-    """Experiment name of one variant, e.g. ``cmp-bigru``."""
-    return f"{prefix}-{'bi' if bidirectional else ''}{cell.replace('_', '')}"
+Variant = tuple[str, bool, str]  # cell, bidirectional, init
 
 
-def variants(cells: list[str], bidirectional: str) -> list[tuple[str, bool]]:
-    """(cell, bidirectional) pairs to train; ``bidirectional`` is ``both``, ``true`` or ``false``."""
+def variant_name(prefix: str, cell: str, bidirectional: bool, init: str = "random") -> str:
+    """Experiment name of one variant, e.g. ``cmp-bigru`` or ``cmp-bigru-lm``."""
+    suffix = "" if init == "random" else f"-{init.replace('_', '')}"
+    return f"{prefix}-{'bi' if bidirectional else ''}{cell.replace('_', '')}{suffix}"
+
+
+def variants(cells: list[str], bidirectional: str, inits: tuple[str, ...] = ("random",)) -> list[Variant]:
+    """(cell, bidirectional, init) to train; ``bidirectional`` is ``both``, ``true`` or ``false``."""
     flags = {"both": [False, True], "true": [True], "false": [False]}[bidirectional]
-    return [(cell, flag) for cell in cells for flag in flags]
+    return [(cell, flag, init) for cell in cells for flag in flags for init in inits]
 
 
-def run_experiments(names: dict[str, tuple[str, bool]], settings: list[str]) -> None:
+def overrides_of(cell: str, bidirectional: bool, init: str) -> list[str]:
+    """The ``-S`` settings of one variant; ``init: lm`` trains language models of the same cell (cached per cell)."""
+    settings = [f"model.cell={cell}", f"model.bidirectional={str(bidirectional).lower()}", f"model.init={init}"]
+    return settings + ([f"lm.cell={cell}"] if init == "lm" else [])
+
+
+def run_experiments(names: dict[str, Variant], settings: list[str]) -> None:
     """Queue one experiment per variant (replacing earlier ones of the same name) and run the queue."""
     existing = set(experiment_revisions())
     stale = [name for name in names if name in existing]
     if stale:
         dvc("exp", "remove", *stale)
-    for name, (cell, bidirectional) in names.items():
-        overrides = [f"model.cell={cell}", f"model.bidirectional={str(bidirectional).lower()}", *settings]
+    for name, variant in names.items():
+        overrides = [*overrides_of(*variant), *settings]
         dvc("exp", "run", "--queue", "-n", name, *(arg for value in overrides for arg in ("-S", value)))
     log.info("running %d queued experiments with one worker", len(names))
     dvc("exp", "run", "--run-all", "-j", "1")
@@ -76,16 +87,16 @@ def _dig(data: dict, file: str, keys: tuple[str, ...]):
     return value if value != {} else None
 
 
-def collect(names: dict[str, tuple[str, bool]]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+def collect(names: dict[str, Variant]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """The comparison table and each variant's history, read from the experiments."""
     revisions = experiment_revisions()
     missing = [name for name in names if name not in revisions]
     if missing:
         raise PipelineError(f"experiments {', '.join(missing)} not found: run `stages compare` without --no-run first")
     rows, histories = [], {}
-    for name, (cell, bidirectional) in names.items():
+    for name, (cell, bidirectional, init) in names.items():
         revision = revisions[name]
-        row = {"variant": name, "cell": cell, "bidirectional": bidirectional}
+        row = {"variant": name, "cell": cell, "bidirectional": bidirectional, "init": init}
         row |= {column: _dig(revision["data"], file, keys) for column, (file, keys) in COLUMNS.items()}
         rows.append(row)
         tsv = git_show(revision["rev"], "reports/plots/history.tsv")
@@ -110,12 +121,12 @@ def table_markdown(table: pd.DataFrame, settings: list[str]) -> str:
         + (f" and {', '.join(f'`{s}`' for s in settings)}" if settings else "")
         + ".",
         "",
-        "| variant | test accuracy | test F1 | test ROC AUC | training time (s) | epochs | params |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | init | test accuracy | test F1 | test ROC AUC | training time (s) | epochs | params |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in table.itertuples():
         lines.append(
-            f"| {row.variant} | {row.test_accuracy:.4f} | {row.test_f1:.4f} | {row.test_roc_auc:.4f} "
+            f"| {row.variant} | {row.init} | {row.test_accuracy:.4f} | {row.test_f1:.4f} | {row.test_roc_auc:.4f} "
             f"| {row.train_time_s:.0f} | {row.epochs_run} | {row.params:,} |"
         )
     return "\n".join(lines) + "\n"
@@ -136,10 +147,16 @@ def curves_figure(histories: dict[str, pd.DataFrame], target: Path, dpi: int = 1
 
 
 def run(
-    cells: list[str], bidirectional: str, settings: list[str], prefix: str, out_dir: Path, train: bool = True
+    cells: list[str],
+    bidirectional: str,
+    settings: list[str],
+    prefix: str,
+    out_dir: Path,
+    train: bool = True,
+    inits: tuple[str, ...] = ("random",),
 ) -> pd.DataFrame:
     """The whole command: run the experiments (unless ``train`` is False), then write the comparison."""
-    names = {variant_name(prefix, cell, flag): (cell, flag) for cell, flag in variants(cells, bidirectional)}
+    names = {variant_name(prefix, *variant): variant for variant in variants(cells, bidirectional, inits)}
     if train:
         run_experiments(names, settings)
     table, histories = collect(names)

@@ -1,8 +1,10 @@
-"""Stage ``download``: fetch the aclImdb archive, verify it, and turn its labeled reviews into one table.
+"""Stage ``download``: fetch the aclImdb archive, verify it, and turn its reviews into two tables.
 
 The archive is never unpacked to disk: its members are streamed, checked (no links,
-devices, absolute paths or ``..``) and the 50,000 labeled reviews are written to a single
-Parquet table (split, label, rating, id, movie, text). ``train/unsup`` is skipped.
+devices, absolute paths or ``..``) and the 50,000 labeled reviews are written to one
+Parquet table (split, label, rating, id, movie, text), the 50,000 unlabeled reviews of
+``train/unsup`` to another (id, movie, text). The two never mix: only the language model
+reads the unlabeled ones.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from stages.atomic import atomic_path
 from stages.errors import PipelineError
+from stages.tables import LABELED_COLUMNS, UNLABELED_COLUMNS, write_table
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +37,15 @@ ROOT = "aclImdb"
 SPLITS = ("train", "test")
 LABELS = {"neg": 0, "pos": 1}
 REVIEWS_PER_FOLDER = 12_500
+UNLABELED_REVIEWS = 50_000
 MAX_REVIEW_BYTES = 1 << 20  # a real review is at most ~14 kB: refuse anything far larger
 MAX_ARCHIVE_BYTES = 2 << 30  # the official archive expands to ~0.5 GB: refuse gzip bombs
 CHUNK = 1 << 20
-COLUMNS = ["split", "label", "rating", "id", "movie", "text"]
 
 _REVIEW = re.compile(rf"^{ROOT}/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 _URLS = re.compile(rf"^{ROOT}/(train|test)/urls_(pos|neg)\.txt$")
+_UNLABELED = re.compile(rf"^{ROOT}/train/unsup/(\d+)_0\.txt$")
+_UNLABELED_URLS = f"{ROOT}/train/urls_unsup.txt"
 _MOVIE = re.compile(r"/title/(tt\d+)/")
 
 
@@ -216,10 +220,12 @@ def _check_member(member: tarfile.TarInfo) -> str:
     return normal
 
 
-def read_reviews(archive: Path) -> pd.DataFrame:
-    """Read the labeled reviews of an aclImdb ``.tar.gz`` into a table, without unpacking it."""
+def read_archive(archive: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read an aclImdb ``.tar.gz`` into its labeled and its unlabeled reviews table, without unpacking it."""
     rows: list[tuple[str, int, int, int, str]] = []
+    unlabeled: list[tuple[int, str]] = []
     movies: dict[tuple[str, int, int], str] = {}
+    unlabeled_movies: dict[int, str] = {}
     expanded = 0
     try:
         with tarfile.open(archive, "r:gz") as tar, tqdm(unit=" files", desc="read archive", disable=None) as bar:
@@ -235,19 +241,32 @@ def read_reviews(archive: Path) -> pd.DataFrame:
                     split, folder, review_id, rating = match.groups()
                     text = _read_text(tar, member, MAX_REVIEW_BYTES)
                     rows.append((split, LABELS[folder], int(rating), int(review_id), text))
+                elif match := _UNLABELED.match(name):
+                    unlabeled.append((int(match.group(1)), _read_text(tar, member, MAX_REVIEW_BYTES)))
                 elif match := _URLS.match(name):
                     split, folder = match.groups()
-                    text = _read_text(tar, member, 64 * MAX_REVIEW_BYTES)
-                    for line_no, url in enumerate(text.splitlines()):
-                        found = _MOVIE.search(url)
-                        movies[(split, LABELS[folder], line_no)] = found.group(1) if found else ""
+                    for line_no, movie in enumerate(_movies(tar, member)):
+                        movies[(split, LABELS[folder], line_no)] = movie
+                elif name == _UNLABELED_URLS:
+                    unlabeled_movies = dict(enumerate(_movies(tar, member)))
     except (tarfile.ReadError, EOFError, zlib.error, OSError) as exc:
         raise PipelineError(f"{archive} is not a readable .tar.gz (truncated or not gzip): {exc}") from None
     table = pd.DataFrame(rows, columns=["split", "label", "rating", "id", "text"])
     table["movie"] = [movies.get(key, "") for key in zip(table["split"], table["label"], table["id"])]
     table = table.astype({"label": "int8", "rating": "int8", "id": "int32"})
+    extra = pd.DataFrame(unlabeled, columns=["id", "text"]).astype({"id": "int32"})
+    extra["movie"] = [unlabeled_movies.get(review_id, "") for review_id in extra["id"]]
     # Sort so that every source (official archive or mirror, any member order) gives identical bytes.
-    return table[COLUMNS].sort_values(["split", "label", "id"], ignore_index=True)
+    return (
+        table[LABELED_COLUMNS].sort_values(["split", "label", "id"], ignore_index=True),
+        extra[UNLABELED_COLUMNS].sort_values("id", ignore_index=True),
+    )
+
+
+def _movies(tar: tarfile.TarFile, member: tarfile.TarInfo) -> list[str]:
+    """The IMDb title id on each line of a ``urls_*.txt`` member ("" where a line has none)."""
+    lines = _read_text(tar, member, 64 * MAX_REVIEW_BYTES).splitlines()
+    return [found.group(1) if (found := _MOVIE.search(url)) else "" for url in lines]
 
 
 def _read_text(tar: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> str:
@@ -287,24 +306,42 @@ def check_counts(table: pd.DataFrame) -> None:
         )
 
 
-def write_table(table: pd.DataFrame, target: Path) -> None:
-    """Write the reviews table to Parquet atomically."""
-    with atomic_path(target, suffix=".parquet") as tmp:
-        table.to_parquet(tmp, index=False, compression="zstd")
+def check_unlabeled(table: pd.DataFrame) -> None:
+    """Require the 50,000 unlabeled reviews of ``train/unsup``, ids 0 to 49,999 once each."""
+    if len(table) != UNLABELED_REVIEWS or table["id"].nunique() != len(table):
+        raise PipelineError(
+            f"expected {UNLABELED_REVIEWS:,} unlabeled reviews in train/unsup, found {len(table):,} "
+            f"({table['id'].nunique():,} distinct ids): use the full archive (official, or aclImdb_v1-text.tar.gz), "
+            "not the labeled-only copy"
+        )
 
 
 def run(
-    url: str, sha256: str, size: int, mirror: str, mirror_sha256: str, retries: int, timeout_s: float, output: Path
+    url: str,
+    sha256: str,
+    size: int,
+    mirror: str,
+    mirror_sha256: str,
+    retries: int,
+    timeout_s: float,
+    output: Path,
+    unlabeled_output: Path,
 ) -> pd.DataFrame:
-    """The whole stage: choose a source, fetch and verify it, read, check and write the table."""
+    """The whole stage: choose a source, fetch and verify it, read, check and write both tables."""
     source = choose_source(url, sha256, size, mirror, mirror_sha256)
     log.info("source: %s", source.describe())
     archive = fetch(source, retries, timeout_s)
     log.info("verified %s (SHA-256 %s)", archive, source.sha256)
-    table = read_reviews(archive)
+    table, unlabeled = read_archive(archive)
     check_counts(table)
+    check_unlabeled(unlabeled)
     write_table(table, output)
+    write_table(unlabeled, unlabeled_output)
     log.info(
-        "wrote %s: %s", output, ", ".join(f"{s} {n:,}" for s, n in table["split"].value_counts().sort_index().items())
+        "wrote %s: %s; %s: %s unlabeled",
+        output,
+        ", ".join(f"{s} {n:,}" for s, n in table["split"].value_counts().sort_index().items()),
+        unlabeled_output,
+        f"{len(unlabeled):,}",
     )
     return table

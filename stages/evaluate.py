@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from stages import paths
+from stages.arrays import Encoding, load_split
 from stages.atomic import write_json, write_text
 from stages.errors import PipelineError
-from stages.prepare import Encoding, read_table
+from stages.tables import read_table
 from stages.text import read_vocabulary
-from stages.train import load_split
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,8 @@ def run(
 ) -> dict:
     """The whole stage; returns the metrics it writes."""
     from stages.batching import predict_probabilities
-    from stages.model import load, vocabulary_size
+    from stages.model import vocabulary_size
+    from stages.saving import load
 
     encoding = Encoding.load(prepared / paths.ENCODING.name)
     vocab_size = len(read_vocabulary(prepared / paths.VOCAB.name))

@@ -114,10 +114,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "val_fraction": Key(
             float,
             0.2,
-            "Share of the training split held out for validation (stratified by label).",
+            "Share of the training split held out for validation.",
             minimum=0,
             maximum=0.5,
             exclusive_minimum=True,
+        ),
+        "val_grouping": Key(
+            str,
+            "movie",
+            "How validation is drawn from train: whole `movie`s (as train and test are split: no movie on both sides) or `random` reviews stratified by label.",
+            choices=("movie", "random"),
         ),
         "seed": Key(int, 42, "Seed of the validation split and of `limit` sampling.", minimum=0),
         "limit": Key(int, 0, "Reviews kept per split, sampled balanced (0 = all); for quick runs.", minimum=0),
@@ -146,6 +152,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "dense_units": Key(int, 0, "Units of an optional dense hidden layer before the output (0 = none).", minimum=0),
         "dense_dropout": Key(float, 0.0, "Dropout after the dense hidden layer.", minimum=0, maximum=0.9),
+        "init": Key(
+            str,
+            "random",
+            "Initial weights: `random`, `lm_embedding` (the language models' embedding) or `lm` (embedding and recurrent layers; cell, units and layers must match `lm.*`).",
+            choices=("random", "lm_embedding", "lm"),
+        ),
     },
     "train": {
         "epochs": Key(int, 4, "Maximum number of epochs.", minimum=1),
@@ -190,6 +202,44 @@ SCHEMA: dict[str, dict[str, Key]] = {
             choices=("none", "mirrored", "multi_worker"),
         ),
     },
+    "lm": {
+        "cell": Key(str, "gru", "Recurrent cell of the language models.", choices=("simple_rnn", "lstm", "gru")),
+        "units": Key(int, 32, "Units per recurrent layer of each direction.", minimum=1),
+        "layers": Key(int, 1, "Stacked recurrent layers of each direction.", minimum=1, maximum=4),
+        "embedding_dim": Key(
+            int,
+            64,
+            "Size of the word embedding (shared by both directions; model.embedding_dim must match to transfer it).",
+            minimum=1,
+        ),
+        "window": Key(
+            int,
+            64,
+            "Tokens per training window (truncated backpropagation through time; each window starts from a zero state).",
+            minimum=2,
+        ),
+        "batch_size": Key(int, 128, "Windows per training step.", minimum=1),
+        "learning_rate": Key(float, 0.002, "Adam learning rate.", minimum=0, exclusive_minimum=True, maximum=10),
+        "clipnorm": Key(float, 1.0, "Clip each gradient to this norm (0 = no clipping).", minimum=0),
+        "sampled": Key(
+            int,
+            512,
+            "Classes of the sampled softmax used for training (0 = the full softmax over the vocabulary).",
+            minimum=0,
+        ),
+        "epochs": Key(
+            float,
+            1.0,
+            "Training budget in passes over the language model's text (fractions allowed).",
+            minimum=0,
+            exclusive_minimum=True,
+            maximum=100,
+        ),
+        "eval_tokens": Key(
+            int, 200000, "Validation tokens scored with the full softmax for perplexity (0 = all).", minimum=0
+        ),
+        "seed": Key(int, 42, "Seed of the weights, the window order and the sampled classes.", minimum=0),
+    },
     "evaluate": {
         "threshold": Key(
             float,
@@ -222,6 +272,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "download": ("download",),
     "prepare": ("prepare",),
+    "lm": ("lm",),
     "train": ("model", "train"),
     "evaluate": ("evaluate",),
     "plot": ("plot",),
@@ -306,7 +357,12 @@ def load_sections(stage: str, path: str | os.PathLike[str]) -> dict[str, dict[st
     problems = problems_in(data, sections)
     if problems:
         raise PipelineError(f"{path}: " + "; ".join(problems))
-    return {section: dict(data[section]) for section in sections}
+    return {section: _coerced(section, data[section]) for section in sections}
+
+
+def _coerced(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The section's values with YAML integers turned into floats where the key is a float (``1`` means ``1.0``)."""
+    return {key: float(value) if SCHEMA[section][key].kind is float else value for key, value in values.items()}
 
 
 def validate_file(path: str | os.PathLike[str]) -> list[str]:

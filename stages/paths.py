@@ -6,6 +6,7 @@ PARAMS = Path("params.yaml")
 
 DATA = Path("data")
 REVIEWS_TABLE = DATA / "raw" / "reviews.parquet"
+UNLABELED_TABLE = DATA / "raw" / "unlabeled.parquet"
 
 PREPARED = DATA / "prepared"
 SPLITS = ("train", "val", "test")
@@ -18,6 +19,18 @@ def split_arrays(split: str, prepared: Path = PREPARED) -> Path:
     return prepared / f"{split}.npz"
 
 
+LM = DATA / "lm"  # forward.keras and backward.keras
+LM_STATE = DATA / "lm_state"  # resumable state, outside DVC's outputs
+
+
+def language_model(direction: str, folder: Path = LM) -> Path:
+    """Path of the ``forward`` or ``backward`` language model."""
+    return folder / f"{direction}.keras"
+
+
+FORWARD_LM = language_model("forward")
+
+
 MODEL = DATA / "model" / "model.keras"
 TRAIN_STATE = DATA / "train_state"  # resumable state, outside DVC's outputs
 
@@ -26,6 +39,9 @@ PREPARE_STATS = REPORTS / "prepare_stats.json"
 TRAIN_METRICS = REPORTS / "train_metrics.json"
 MODEL_SUMMARY = REPORTS / "model_summary.txt"
 HISTORY = REPORTS / "plots" / "history.tsv"
+LM_METRICS = REPORTS / "lm_metrics.json"
+LM_HISTORY = REPORTS / "plots" / "lm_history.tsv"
+LM_GENERATIONS = REPORTS / "lm_generations.md"
 METRICS = REPORTS / "metrics.json"
 PLOT_DATA = REPORTS / "plots"
 ROC_CURVE = PLOT_DATA / "roc.csv"

@@ -1,4 +1,4 @@
-"""Stage ``plot``: PNG figures of training curves, confusion matrix, ROC and accuracy by length.
+"""Stage ``plot``: PNG figures of training curves, confusion matrix, ROC, accuracy by length, language-model loss.
 
 ``dvc plots diff`` shows these images side by side across revisions; the interactive
 versions come from the plot data declared at the top of ``dvc.yaml``.
@@ -22,7 +22,7 @@ from stages.errors import PipelineError  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-FIGURES = ("loss", "accuracy", "confusion", "roc", "precision_recall", "length_accuracy")
+FIGURES = ("loss", "accuracy", "confusion", "roc", "precision_recall", "length_accuracy", "lm_loss")
 
 
 def read_data(path: Path, sep: str = ",") -> pd.DataFrame:
@@ -45,6 +45,19 @@ def training_curve(history: pd.DataFrame, metric: str) -> plt.Figure:
     ax.plot(history["epoch"], history[f"val_{metric}"], "s--", label=f"validation {metric}")
     ax.set(title=f"Training and validation {metric}", xlabel="epoch", ylabel=metric)
     ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def language_model_curve(history: pd.DataFrame) -> plt.Figure:
+    """Sampled-softmax training loss of the forward and backward language models over the tokens trained."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    millions = history["tokens"] / 1e6
+    ax.plot(millions, history["forward_loss"], label="forward")
+    ax.plot(millions, history["backward_loss"], "--", label="backward")
+    ax.set(title="Language models: training loss (sampled softmax)", xlabel="tokens trained (millions)",
+           ylabel="loss")  # fmt: skip
     ax.legend()
     ax.grid(alpha=0.3)
     return fig
@@ -130,6 +143,7 @@ def run(figures: Path, dpi: int) -> list[Path]:
         "roc": curve_figure(roc, "fpr", "tpr", "ROC curve (test)", diagonal=True),
         "precision_recall": curve_figure(pr, "recall", "precision", "Precision-recall (test)", diagonal=False),
         "length_accuracy": length_figure(read_data(paths.LENGTH_ACCURACY)),
+        "lm_loss": language_model_curve(read_data(paths.LM_HISTORY, sep="\t")),
     }
     written = []
     for name in FIGURES:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from stages import paths
+from stages.arrays import Encoding
 from stages.errors import PipelineError
-from stages.prepare import Encoding
 from stages.text import encode, pad, read_vocabulary, token_index, tokenize
 
 
@@ -27,7 +27,8 @@ class Predictor:
     """The trained model with the vocabulary and encoding it was trained on."""
 
     def __init__(self, model_path: Path = paths.MODEL, prepared: Path = paths.PREPARED):
-        from stages.model import load, vocabulary_size
+        from stages.model import vocabulary_size
+        from stages.saving import load
 
         self.encoding = Encoding.load(prepared / paths.ENCODING.name)
         self.index = token_index(read_vocabulary(prepared / paths.VOCAB.name))
@@ -81,12 +82,12 @@ def decode_utf8(data: bytes, source: str) -> str:
         raise PipelineError(f"{source} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def check_argument(text: str, number: int) -> str:
+def check_argument(text: str, what: str) -> str:
     """Refuse a command-line argument that was not valid UTF-8 (Python keeps such bytes as surrogates)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise PipelineError(f"review {number} is not UTF-8 text") from None
+        raise PipelineError(f"{what} is not UTF-8 text") from None
     return text
 
 

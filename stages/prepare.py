@@ -9,9 +9,7 @@ table, to find the text again). Also the vocabulary (one token a line), ``encodi
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,48 +17,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from stages import paths
-from stages.atomic import atomic_path, write_json, write_text
+from stages.arrays import Encoding, Split, save_split
+from stages.atomic import write_json, write_text
 from stages.errors import PipelineError
+from stages.tables import read_table
 from stages.text import OOV_ID, build_vocabulary, encode, pad, token_index, tokenize
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """How texts become id sequences; saved beside the vocabulary so ``predict`` matches ``prepare``."""
-
-    max_len: int
-    padding: str
-    truncating: str
-
-    def save(self, path: Path) -> None:
-        """Write as JSON atomically."""
-        write_json(path, asdict(self))
-
-    @classmethod
-    def load(cls, path: Path) -> Encoding:
-        """Read what :meth:`save` wrote; a missing or malformed file is a PipelineError."""
-        try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise PipelineError(f"{path} not found: run `dvc repro prepare` first") from None
-        except (ValueError, TypeError) as exc:
-            raise PipelineError(f"{path} is malformed ({exc}): rerun `dvc repro prepare`") from None
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read the reviews table written by ``download``."""
-    if not path.is_file():
-        raise PipelineError(f"reviews table {path} not found: run `dvc repro download` first")
-    try:
-        table = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise PipelineError(f"reviews table {path} is unreadable ({exc}): rerun `dvc repro download`") from None
-    missing = {"split", "label", "text"} - set(table.columns)
-    if missing:
-        raise PipelineError(f"reviews table {path} lacks columns {sorted(missing)}: rerun `dvc repro download`")
-    return table
 
 
 def sample_balanced(table: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
@@ -85,13 +48,39 @@ def validation_mask(labels: np.ndarray, fraction: float, seed: int) -> np.ndarra
     return mask
 
 
-def split_rows(table: pd.DataFrame, val_fraction: float, seed: int) -> dict[str, np.ndarray]:
+def movie_validation_mask(movies: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Pick whole movies for validation, seeded, until they hold ``fraction`` of the rows.
+
+    Train and test share no movies, but a random split puts reviews of one movie on both
+    sides of train/val, which makes validation optimistic; grouping keeps every movie's
+    reviews on one side, as between train and test. Rows without a movie are their own group.
+    """
+    groups = np.where(movies == "", np.char.add("row-", np.arange(len(movies)).astype(str)), movies)
+    names, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(names))
+    target = round(len(movies) * fraction)
+    taken = np.cumsum(sizes[order]) - sizes[order] < target  # add movies until the target is reached
+    chosen = np.zeros(len(names), dtype=bool)
+    chosen[order[taken]] = True
+    return chosen[inverse]
+
+
+def split_rows(table: pd.DataFrame, val_fraction: float, seed: int, val_grouping: str) -> dict[str, np.ndarray]:
     """Row positions of train, val and test; val is carved out of train, test stays untouched."""
     is_train = (table["split"] == "train").to_numpy()
     train_rows = np.flatnonzero(is_train)
     if len(train_rows) < 2:
         raise PipelineError("reviews table has too few training reviews to split off validation")
-    val = validation_mask(table["label"].to_numpy()[train_rows], val_fraction, seed)
+    if val_grouping == "movie":
+        movies = table["movie"].to_numpy().astype(str)[train_rows]
+        val = movie_validation_mask(movies, val_fraction, seed)
+        if val.all() or not val.any():
+            raise PipelineError(
+                f"prepare.val_fraction {val_fraction} leaves no training or no validation movie: "
+                "use more reviews (prepare.limit) or prepare.val_grouping: random"
+            )
+    else:
+        val = validation_mask(table["label"].to_numpy()[train_rows], val_fraction, seed)
     return {"train": train_rows[~val], "val": train_rows[val], "test": np.flatnonzero(~is_train)}
 
 
@@ -111,21 +100,6 @@ def length_stats(lengths: np.ndarray, max_len: int) -> dict[str, float]:
     }
 
 
-def save_split(
-    path: Path, x: np.ndarray, y: np.ndarray, lengths: np.ndarray, full_lengths: np.ndarray, rows: np.ndarray
-) -> None:
-    """Write one split's arrays atomically as an uncompressed ``.npz`` (no pickles)."""
-    with atomic_path(path, suffix=".npz") as tmp:
-        np.savez(
-            tmp,
-            x=x.astype(np.int32),
-            y=y.astype(np.int32),
-            length=lengths.astype(np.int32),
-            full_length=full_lengths.astype(np.int32),
-            row=rows.astype(np.int32),
-        )
-
-
 def run(
     table_path: Path,
     out_dir: Path,
@@ -136,12 +110,14 @@ def run(
     padding: str,
     truncating: str,
     val_fraction: float,
+    val_grouping: str,
     seed: int,
     limit: int,
 ) -> dict:
     """The whole stage; returns the stats it writes."""
-    table = sample_balanced(read_table(table_path), limit, seed).reset_index(drop=True)
-    rows = split_rows(table, val_fraction, seed)
+    columns = ("split", "label", "text", "movie") if val_grouping == "movie" else ("split", "label", "text")
+    table = sample_balanced(read_table(table_path, columns), limit, seed).reset_index(drop=True)
+    rows = split_rows(table, val_fraction, seed, val_grouping)
     tokens = [tokenize(text) for text in tqdm(table["text"], desc="tokenize", unit=" reviews", disable=None)]
     vocabulary = build_vocabulary((tokens[i] for i in rows["train"]), vocab_size, skip_top)
     index = token_index(vocabulary)
@@ -157,11 +133,7 @@ def run(
         covered = sum(sum(1 for t in tokens[i] if t in index) for i in split_rows_) if split == "train" else None
         save_split(
             paths.split_arrays(split, out_dir),
-            pad(encoded, max_len, padding),
-            labels[split_rows_],
-            lengths,
-            full_lengths,
-            split_rows_,
+            Split(pad(encoded, max_len, padding), labels[split_rows_], lengths, full_lengths, split_rows_),
         )
         entry = {
             "reviews": len(split_rows_),

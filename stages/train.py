@@ -13,53 +13,19 @@ import logging
 import os
 import sys
 import tempfile
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from stages import paths
+from stages.arrays import Encoding, Split, load_split
 from stages.atomic import atomic_path, write_json, write_text
 from stages.errors import PipelineError
-from stages.prepare import Encoding
 from stages.text import read_vocabulary
 
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split's arrays as ``prepare`` wrote them."""
-
-    x: np.ndarray
-    y: np.ndarray
-    length: np.ndarray
-    full_length: np.ndarray
-    row: np.ndarray
-
-
-def load_split(path: Path, max_len: int | None = None, vocab_size: int | None = None) -> Split:
-    """Load a split's ``.npz`` (no pickles) and check it against the encoding and vocabulary."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            split = Split(*(data[key] for key in ("x", "y", "length", "full_length", "row")))
-    except FileNotFoundError:
-        raise PipelineError(f"{path} not found: run `dvc repro prepare` first") from None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise PipelineError(f"{path} is truncated or not a prepare output ({exc}): rerun `dvc repro prepare`") from None
-    rows = len(split.x)
-    if split.x.ndim != 2 or any(len(a) != rows for a in (split.y, split.length, split.full_length, split.row)):
-        raise PipelineError(f"{path} has arrays of inconsistent shapes: rerun `dvc repro prepare`")
-    if max_len is not None and split.x.shape[1] != max_len:
-        raise PipelineError(
-            f"{path} has {split.x.shape[1]} columns but encoding.json says max_len {max_len}: rerun `dvc repro prepare`"
-        )
-    if vocab_size is not None and rows and (split.x.min() < 0 or split.x.max() >= vocab_size):
-        raise PipelineError(f"{path} holds token ids outside the vocabulary of {vocab_size}: rerun `dvc repro prepare`")
-    return split
 
 
 def choose_jit(setting: str, cell: str, bidirectional: bool, gpu: bool) -> bool:
@@ -156,6 +122,7 @@ def run(
     model: dict,
     train: dict,
     state_dir: Path = paths.TRAIN_STATE,
+    lm_dir: Path = paths.LM,
 ) -> dict:
     """The whole stage: load data, build, fit (resuming an interrupted run), save outputs; returns the metrics.
 
@@ -168,7 +135,7 @@ def run(
     from stages import checkpoint
     from stages.batching import predict_probabilities
     from stages.model import average_members, layer_table
-    from stages.model import save as save_model
+    from stages.saving import save as save_model
 
     if os.environ.get(CPU_DEVICES_ENV):
         split_cpu(int(os.environ[CPU_DEVICES_ENV]))
@@ -192,7 +159,7 @@ def run(
     fitted = [
         fit_member(
             train_split, val_split, encoding, vocab_size, model, train, strategy, jit,
-            member, state_dir if count == 1 else state_dir / f"member-{member + 1}", prepared,
+            member, state_dir if count == 1 else state_dir / f"member-{member + 1}", prepared, lm_dir,
         )
         for member in range(count)
     ]  # fmt: skip
@@ -263,6 +230,7 @@ def fit_member(
     member: int,
     state_dir: Path,
     prepared: Path,
+    lm_dir: Path,
 ):
     """Build and fit one model with seed ``train.seed + member``, resuming from ``state_dir``.
 
@@ -273,8 +241,10 @@ def fit_member(
     from stages import checkpoint
     from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches
     from stages.model import build_model
+    from stages.pretrained import transfer
 
     seed = train["seed"] + member
+    prefix = f"member_{member + 1}_" if train["ensemble"] > 1 else ""  # members need layer names of their own
     seed_everything(seed, deterministic_ops=not jit)
     steps_per_epoch = -(-len(train_split.y) // train["batch_size"])
     with strategy.scope():
@@ -291,8 +261,9 @@ def fit_member(
             dense_units=model["dense_units"],
             dense_dropout=model["dense_dropout"],
             seed=seed,
-            prefix=f"member_{member + 1}_" if train["ensemble"] > 1 else "",
+            prefix=prefix,
         )
+        transfer(net, model["init"], lm_dir, prefix)
         net.compile(
             optimizer=make_optimizer(
                 train["optimizer"],
@@ -319,6 +290,8 @@ def fit_member(
     )
     val_batches = ReviewBatches(val_split.x, val_split.y, val_split.length, 256, encoding.padding, True, None, step)
     arrays = tuple(paths.split_arrays(split, prepared) for split in ("train", "val"))
+    if model["init"] != "random":  # a resumed run must start from the same language model
+        arrays += tuple(paths.language_model(direction, lm_dir) for direction in ("forward", "backward"))
     print_ = checkpoint.fingerprint(
         model,
         {k: v for k, v in train.items() if k not in ("epochs", "ensemble")} | {"seed": seed},

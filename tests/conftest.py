@@ -6,12 +6,16 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-MIRROR = (ROOT / ".." / "shared" / "data" / "aclImdb_v1-labeled.tar.gz").resolve()
-MIRROR_SHA256 = "3c27c84c5b647935a2b44ee9c5b3fc302d26b6d268caf4c6a360aa7cb1f5fce7"
+# The full text of the official archive (labeled and unlabeled reviews), the project's default mirror...
+MIRROR = (ROOT / ".." / "shared" / "data" / "aclImdb_v1-text.tar.gz").resolve()
+MIRROR_SHA256 = "18860a094ab22ece975d0cf0c29762fdb4a70e02ac83e7528b569f606a2f699f"
+# ...and its labeled part alone, whose labeled reviews are byte-identical.
+LABELED_MIRROR = (ROOT / ".." / "shared" / "data" / "aclImdb_v1-labeled.tar.gz").resolve()
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -39,7 +43,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def mirror() -> Path:
-    """The labeled aclImdb mirror in ../shared/data (skip when it is absent)."""
+    """The full-text aclImdb mirror in ../shared/data (skip when it is absent)."""
     if not MIRROR.is_file():
         pytest.skip(f"mirror {MIRROR} not present")
     return MIRROR
@@ -52,3 +56,59 @@ def copy_project(target: Path) -> Path:
     )
     shutil.copytree(ROOT, target, ignore=ignore, dirs_exist_ok=True)
     return target
+
+
+def lm_params(**overrides):
+    """The ``lm`` section shrunk to a tiny CPU run (every other key at its default)."""
+    from stages.lm import LMParams
+    from tests.tiny import defaults
+
+    tiny = {"units": 8, "embedding_dim": 8, "window": 8, "batch_size": 4, "learning_rate": 0.01, "sampled": 10,
+            "epochs": 2.0, "eval_tokens": 0, "seed": 1}  # fmt: skip
+    return LMParams(**(defaults("lm") | tiny | overrides))
+
+
+@pytest.fixture(scope="session")
+def lm_data(tmp_path_factory) -> Path:
+    """Tiny reviews, unlabeled reviews and prepared arrays for language-model tests.
+
+    Test reviews say things no training review says (``held_out_text``); two unlabeled
+    reviews and one training review are copies of test reviews, one unlabeled review is a
+    copy of a validation review, as in the real data.
+    """
+    import pandas as pd
+
+    from stages import prepare
+    from tests.synthetic import held_out_text, review_table
+
+    folder = tmp_path_factory.mktemp("lm-data")
+    table = review_table(per_label=20)
+    is_test = table["split"] == "test"
+    table.loc[is_test, "text"] = [held_out_text(i) for i in range(int(is_test.sum()))]
+    train_rows = table.index[~is_test]
+    table.loc[train_rows[0], "text"] = table.loc[table.index[is_test][5], "text"]
+    table.to_parquet(folder / "reviews.parquet", index=False)
+    prepared = folder / "prepared"
+    prepare.run(
+        folder / "reviews.parquet", prepared, folder / "stats.json", vocab_size=60, skip_top=0, max_len=30,
+        padding="post", truncating="pre", val_fraction=0.25, val_grouping="random", seed=3, limit=0,
+    )  # fmt: skip
+    val_row = int(np.load(prepared / "val.npz")["row"][0])
+    texts = [table["text"].iloc[int(i)] for i in np.load(prepared / "train.npz")["row"][1:31]]
+    texts += [table.loc[table.index[is_test][0], "text"], table.loc[table.index[is_test][1], "text"]]
+    texts.append(table["text"].iloc[val_row])
+    unlabeled = pd.DataFrame({"id": range(len(texts)), "movie": "", "text": texts}).astype({"id": "int32"})
+    unlabeled.to_parquet(folder / "unlabeled.parquet", index=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained_lm(lm_data, tmp_path_factory) -> Path:
+    """A folder with tiny forward and backward language models trained on ``lm_data`` (and their reports)."""
+    from stages import lm
+
+    out = tmp_path_factory.mktemp("lm")
+    lm.run(lm_data / "reviews.parquet", lm_data / "unlabeled.parquet", lm_data / "prepared", out / "lm",
+           out / "lm_metrics.json", out / "lm_history.tsv", out / "generations.md", lm_params(),
+           state_dir=out / "state")  # fmt: skip
+    return out

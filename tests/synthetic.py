@@ -21,6 +21,12 @@ def review_text(label: int, i: int) -> str:
     return f"This {body}!<br /><br />Rated {'high' if label else 'low'}."
 
 
+def held_out_text(i: int) -> str:
+    """A test review: the training words in orders no training review uses, so any copy of it is recognisable."""
+    words = POSITIVE_WORDS + NEGATIVE_WORDS + FILLER
+    return " ".join(words[(i * 7 + k * (3 + i % 5)) % len(words)] for k in range(12 + i % 9)) + f" {i % 10}."
+
+
 def add_file(tar: tarfile.TarFile, name: str, data: bytes, **info: object) -> None:
     """Add a regular file (or, with ``type=...``, a special member) to an open tar."""
     member = tarfile.TarInfo(name)

@@ -57,7 +57,7 @@ def check_outputs_load(folder: Path) -> int:
         assert (folder / paths.VOCAB).read_text().startswith("<pad>\n<oov>\n")
         checked += 1
     if (folder / paths.MODEL).exists():
-        from stages.model import load
+        from stages.saving import load
 
         load(folder / paths.MODEL)
         checked += 1

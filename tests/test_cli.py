@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from stages import paths
 from stages.cli import app
 from stages.params import SCHEMA, STAGE_SECTIONS
-from tests.conftest import default_params, write_params
-from tests.synthetic import review_table
+from tests.conftest import default_params, lm_params, write_params
+from tests.synthetic import held_out_text, review_table
 from tests.tiny import TINY_MODEL, TINY_TRAIN
 
 runner = CliRunner()
@@ -24,18 +24,24 @@ def invoke(*args, **kwargs):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A working folder where prepare, train, evaluate and plot ran on a tiny synthetic table."""
+    """A working folder where every stage after download ran on tiny synthetic tables."""
     folder = tmp_path_factory.mktemp("project")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         params = default_params()
         params["prepare"].update(vocab_size=100, max_len=24, val_fraction=0.25)
+        params["lm"].update(vars(lm_params()))
         params["model"].update(TINY_MODEL)
         params["train"].update(TINY_TRAIN)
         write_params(folder, params)
         paths.REVIEWS_TABLE.parent.mkdir(parents=True)
-        review_table(per_label=24).to_parquet(paths.REVIEWS_TABLE, index=False)
-        for stage in ("prepare", "train", "evaluate", "plot"):
+        table = review_table(per_label=24)
+        is_test = table["split"] == "test"
+        table.loc[is_test, "text"] = [held_out_text(i) for i in range(int(is_test.sum()))]
+        table.to_parquet(paths.REVIEWS_TABLE, index=False)
+        unlabeled = table.loc[~is_test, ["id", "movie", "text"]].reset_index(drop=True)
+        unlabeled.assign(id=range(len(unlabeled))).to_parquet(paths.UNLABELED_TABLE, index=False)
+        for stage in ("prepare", "lm", "train", "evaluate", "plot"):
             result = invoke(stage)
             assert result.exit_code == 0, result.output
     return folder
@@ -44,9 +50,13 @@ def trained(tmp_path_factory):
 def test_pipeline_outputs_exist(trained):
     metrics = json.loads((trained / paths.METRICS).read_text())
     assert set(metrics["test"]) == {"loss", "accuracy", "precision", "recall", "f1", "roc_auc", "threshold"}
-    for name in ("loss", "accuracy", "confusion", "roc", "precision_recall", "length_accuracy"):
+    for name in ("loss", "accuracy", "confusion", "roc", "precision_recall", "length_accuracy", "lm_loss"):
         assert (trained / paths.FIGURES / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert "Most confidently wrong" in (trained / paths.EXAMPLES).read_text()
+    assert set(json.loads((trained / paths.LM_METRICS).read_text())["lm"]["val_perplexity"]) == {"forward", "backward"}
+    assert "**this movie was** → This movie was" in (trained / paths.LM_GENERATIONS).read_text()
+    generated = invoke("generate", "the movie", "--words", "5")
+    assert generated.exit_code == 0 and generated.stdout.startswith("The movie")
 
 
 def test_predict_arguments_json_file_and_stdin(trained, monkeypatch):

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from stages import download, paths
 from stages.cli import app
 from stages.errors import PipelineError
-from tests.conftest import MIRROR_SHA256, default_params, write_params
+from stages.tables import LABELED_COLUMNS, UNLABELED_COLUMNS, write_table
+from tests.conftest import LABELED_MIRROR, MIRROR_SHA256, default_params, write_params
 from tests.synthetic import sha256, write_archive
 
 
@@ -24,11 +25,13 @@ def run_stage(archive: Path, digest: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_read_reviews_builds_table_and_skips_unlabeled(tmp_path):
+def test_read_archive_builds_table_and_keeps_unlabeled_apart(tmp_path):
     archive = tmp_path / "a.tar.gz"
     write_archive(archive, per_folder=3, unsup=5)
-    table = download.read_reviews(archive)
-    assert list(table.columns) == download.COLUMNS
+    table, unlabeled = download.read_archive(archive)
+    assert list(table.columns) == LABELED_COLUMNS
+    assert list(unlabeled.columns) == UNLABELED_COLUMNS
+    assert unlabeled["id"].tolist() == [0, 1, 2, 3, 4] and set(unlabeled["text"]) == {"unlabeled review"}
     assert len(table) == 12
     assert table.groupby(["split", "label"]).size().tolist() == [3, 3, 3, 3]
     assert set(table["rating"][table["label"] == 1]) == {9}
@@ -43,7 +46,7 @@ def test_table_does_not_depend_on_member_order(tmp_path):
     with tarfile.open(a) as src, tarfile.open(b, "w:gz") as dst:
         for member in reversed(src.getmembers()):
             dst.addfile(member, src.extractfile(member) if member.isreg() else None)
-    pd.testing.assert_frame_equal(download.read_reviews(a), download.read_reviews(b))
+    pd.testing.assert_frame_equal(download.read_archive(a)[0], download.read_archive(b)[0])
 
 
 def test_counts_must_be_the_full_balanced_dataset(workdir):
@@ -59,7 +62,7 @@ def test_missing_split_folder_is_named(tmp_path):
     archive = tmp_path / "a.tar.gz"
     write_archive(archive, per_folder=2, skip_folders=("test/pos",))
     with pytest.raises(PipelineError, match="test/pos 0"):
-        download.check_counts(download.read_reviews(archive))
+        download.check_counts(download.read_archive(archive)[0])
 
 
 def test_wrong_checksum_is_refused_without_output(workdir):
@@ -122,7 +125,7 @@ def test_non_utf8_review_is_named(tmp_path):
     archive = tmp_path / "a.tar.gz"
     write_archive(archive, extra=[("aclImdb/train/pos/77_8.txt", b"caf\xe9 \xff", {})])
     with pytest.raises(PipelineError, match=r"77_8.txt' is not UTF-8"):
-        download.read_reviews(archive)
+        download.read_archive(archive)[0]
 
 
 def test_oversized_member_is_refused_without_reading_it(tmp_path, monkeypatch):
@@ -130,7 +133,7 @@ def test_oversized_member_is_refused_without_reading_it(tmp_path, monkeypatch):
     archive = tmp_path / "a.tar.gz"
     write_archive(archive, extra=[("aclImdb/train/pos/66_8.txt", b"a" * 5000, {})])
     with pytest.raises(PipelineError, match="more than the 100 allowed"):
-        download.read_reviews(archive)
+        download.read_archive(archive)[0]
 
 
 def test_gzip_bomb_is_refused(tmp_path, monkeypatch):
@@ -139,7 +142,7 @@ def test_gzip_bomb_is_refused(tmp_path, monkeypatch):
     write_archive(archive, extra=[("aclImdb/imdb.vocab", b"\0" * (4 << 20), {})])
     assert archive.stat().st_size < 64 << 10
     with pytest.raises(PipelineError, match="gzip bomb"):
-        download.read_reviews(archive)
+        download.read_archive(archive)[0]
 
 
 def test_source_prefers_existing_mirror_and_falls_back_to_url(tmp_path):
@@ -157,11 +160,24 @@ def test_stage_logs_source_and_writes_table(workdir, monkeypatch):
     archive = workdir / "a.tar.gz"
     digest = write_archive(archive, per_folder=2)
     monkeypatch.setattr(download, "REVIEWS_PER_FOLDER", 2)
+    monkeypatch.setattr(download, "UNLABELED_REVIEWS", 2)
     code, output = run_stage(archive, digest)
     assert code == 0, output
     assert f"source: local file {archive}" in output
     table = pd.read_parquet(paths.REVIEWS_TABLE)
     assert len(table) == 8 and table["label"].tolist().count(1) == 4
+    assert pd.read_parquet(paths.UNLABELED_TABLE)["id"].tolist() == [0, 1]
+
+
+def test_archive_without_unlabeled_reviews_is_refused_without_output(workdir, monkeypatch):
+    archive = workdir / "labeled-only.tar.gz"
+    digest = write_archive(archive, per_folder=2, unsup=0)
+    monkeypatch.setattr(download, "REVIEWS_PER_FOLDER", 2)
+    code, output = run_stage(archive, digest)
+    assert code == 1
+    assert "expected 50,000 unlabeled reviews in train/unsup, found 0" in output and "aclImdb_v1-text" in output
+    assert len(output.strip().splitlines()[-1]) > 0 and "Traceback" not in output
+    assert not paths.REVIEWS_TABLE.exists() and not paths.UNLABELED_TABLE.exists()
 
 
 def test_cached_download_is_reused(tmp_path, monkeypatch):
@@ -176,10 +192,17 @@ def test_cached_download_is_reused(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_real_mirror_gives_25k_train_and_25k_test(mirror, tmp_path):
+def test_real_mirror_gives_25k_train_25k_test_and_50k_unlabeled(mirror, tmp_path):
     table = download.run(
-        "https://unused.invalid/x", "0" * 64, 0, str(mirror), MIRROR_SHA256, 0, 1.0, tmp_path / "t.parquet"
-    )
+        "https://unused.invalid/x", "0" * 64, 0, str(mirror), MIRROR_SHA256, 0, 1.0, tmp_path / "t.parquet",
+        tmp_path / "u.parquet",
+    )  # fmt: skip
     assert table.groupby(["split", "label"]).size().tolist() == [12_500] * 4
+    unlabeled = pd.read_parquet(tmp_path / "u.parquet")
+    assert unlabeled["id"].tolist() == list(range(50_000)) and (unlabeled["movie"] != "").all()
+    # the labeled-only copy holds byte-identical labeled reviews: switching source never reruns prepare
+    if LABELED_MIRROR.is_file():
+        write_table(download.read_archive(LABELED_MIRROR)[0], tmp_path / "labeled.parquet")
+        assert (tmp_path / "labeled.parquet").read_bytes() == (tmp_path / "t.parquet").read_bytes()
     assert (table["movie"] != "").all()
     assert not table["text"].str.contains("\x00").any()

@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from stages.model import CELLS, ZIP_EPOCH, build_model, layer_table, load, recurrent_layers, save
+from stages.model import CELLS, build_model, layer_table, recurrent_layers
+from stages.saving import ZIP_EPOCH, load, save
 
 
 def test_parameter_counts_match_textbook_arithmetic():

@@ -20,6 +20,8 @@ SMALL = {
     "prepare": {"vocab_size": 2000, "max_len": 64, "limit": 2000},
     "model": {"cell": "lstm", "bidirectional": False, "units": 8, "embedding_dim": 16, "pooling": "last"},
     "train": {"epochs": 1, "batch_size": 64},
+    # the unlabeled text is never limited: a few steps on it, perplexity on a few thousand tokens
+    "lm": {"units": 8, "embedding_dim": 16, "window": 16, "batch_size": 32, "epochs": 0.0005, "eval_tokens": 2000},
 }
 
 
@@ -50,7 +52,7 @@ def repo(tmp_path_factory, request) -> Path:
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "base")
     output = sh(repo, "dvc", "repro")
-    for stage in ("download", "prepare", "train", "evaluate", "plot"):
+    for stage in ("download", "prepare", "lm", "train", "evaluate", "plot"):
         assert f"Running stage '{stage}'" in output
     assert f"source: local file {MIRROR}" in output
     sh(repo, "git", "add", "-A")
@@ -67,7 +69,10 @@ def test_repro_reads_the_full_dataset_and_writes_every_output(repo):
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     assert 0 <= metrics["test"]["accuracy"] <= 1
     assert (repo / "data/model/model.keras").is_file()
-    assert len(list((repo / "reports/figures").glob("*.png"))) == 6
+    assert len(list((repo / "reports/figures").glob("*.png"))) == 7
+    lm_metrics = json.loads((repo / "reports/lm_metrics.json").read_text())
+    assert lm_metrics["data"]["left_out"]["unlabeled"]["copies_of_test"] == 270  # as the data's README says
+    assert lm_metrics["lm"]["val_perplexity"]["forward"] > 1
 
 
 def test_status_clean_and_second_repro_does_nothing(repo):
@@ -105,6 +110,7 @@ def test_experiment_reruns_only_model_stages_and_compares(repo):
         "Running stage 'train'" in output and "Running stage 'evaluate'" in output and "Running stage 'plot'" in output
     )
     assert "Running stage 'download'" not in output and "Running stage 'prepare'" not in output
+    assert "Running stage 'lm'" not in output  # model.* never retrains the language models
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json"))
     experiments = [exp for rev in shown for exp in (rev.get("experiments") or []) if exp.get("name") == "gru-small"]
     assert len(experiments) == 1

@@ -64,7 +64,7 @@ def test_input_decoding_helpers():
     with pytest.raises(PipelineError, match="stdin is not UTF-8 text"):
         decode_utf8(b"\xff\xfe", "stdin")
     with pytest.raises(PipelineError, match="review 3 is not UTF-8"):
-        check_argument("bad \udcff byte", 3)
+        check_argument("bad \udcff byte", "review 3")
     assert reviews_from_lines("a\n\n  \nb\r\n") == ["a", "b"]
 
 

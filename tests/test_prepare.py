@@ -17,8 +17,9 @@ def run_prepare(tmp_path, table=None, **overrides):
     table_path = tmp_path / "reviews.parquet"
     table.to_parquet(table_path, index=False)
     settings = dict(
-        vocab_size=30, skip_top=0, max_len=8, padding="post", truncating="pre", val_fraction=0.25, seed=1, limit=0
-    )
+        vocab_size=30, skip_top=0, max_len=8, padding="post", truncating="pre", val_fraction=0.25,
+        val_grouping="random", seed=1, limit=0,
+    )  # fmt: skip
     settings.update(overrides)
     stats = prepare.run(table_path, tmp_path / "prepared", tmp_path / "stats.json", **settings)
     arrays = {}
@@ -26,6 +27,10 @@ def run_prepare(tmp_path, table=None, **overrides):
         with np.load(paths.split_arrays(split, tmp_path / "prepared"), allow_pickle=False) as data:
             arrays[split] = {key: data[key] for key in data.files}
     return stats, arrays
+
+
+def run_prepare_at(table_path, folder):
+    return prepare.run(table_path, folder, folder / "s.json", 30, 0, 8, "post", "pre", 0.2, "random", 1, 0)
 
 
 def test_outputs_shapes_dtypes_and_split_sizes(tmp_path):
@@ -82,9 +87,42 @@ def test_limit_samples_balanced_subset(tmp_path):
 
 def test_missing_or_broken_table_names_the_stage_to_rerun(tmp_path):
     with pytest.raises(PipelineError, match="run `dvc repro download` first"):
-        prepare.run(tmp_path / "absent.parquet", tmp_path, tmp_path / "s.json", 30, 0, 8, "post", "pre", 0.2, 1, 0)
+        run_prepare_at(tmp_path / "absent.parquet", tmp_path)
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"PAR1 not really")
     with pytest.raises(PipelineError, match="unreadable"):
-        prepare.run(broken, tmp_path, tmp_path / "s.json", 30, 0, 8, "post", "pre", 0.2, 1, 0)
+        run_prepare_at(broken, tmp_path)
     assert not (tmp_path / "s.json").exists()
+
+
+def movie_table(movies: int = 40, per_movie: int = 3):
+    """Train reviews of ``movies`` movies, ``per_movie`` each, mixed labels; a small test split."""
+    table = review_table(per_label=movies * per_movie // 2)
+    train = table["split"] == "train"
+    table.loc[train, "movie"] = [f"tt{i // per_movie:07d}" for i in range(int(train.sum()))]
+    return table
+
+
+def test_movie_grouped_validation_puts_each_movie_on_one_side(tmp_path):
+    table = movie_table()
+    _, arrays = run_prepare(tmp_path / "a", table=table, val_grouping="movie", val_fraction=0.25)
+    train_movies = set(table["movie"].iloc[arrays["train"]["row"]])
+    val_movies = set(table["movie"].iloc[arrays["val"]["row"]])
+    assert val_movies and train_movies and not train_movies & val_movies
+    assert abs(len(arrays["val"]["y"]) - 30) <= 3  # a quarter of 120 rows, in whole movies of 3
+    assert set(table["split"].iloc[arrays["val"]["row"]]) == {"train"}
+    _, again = run_prepare(tmp_path / "b", table=table, val_grouping="movie", val_fraction=0.25)
+    assert (again["val"]["row"] == arrays["val"]["row"]).all()
+
+
+def test_reviews_without_a_movie_are_groups_of_their_own():
+    movies = np.array([""] * 10 + ["tt1"] * 10)
+    mask = prepare.movie_validation_mask(movies, 0.5, seed=0)
+    assert mask[10:].all() or not mask[10:].any()  # the movie stays whole
+    assert 0 < mask[:10].sum() < 10  # the movieless rows are split one by one
+
+
+def test_movie_grouping_that_leaves_one_side_empty_is_a_clear_error(tmp_path):
+    table = movie_table(movies=1, per_movie=40)
+    with pytest.raises(PipelineError, match="val_grouping: random"):
+        run_prepare(tmp_path, table=table, val_grouping="movie")

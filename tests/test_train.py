@@ -13,7 +13,7 @@ import pytest
 
 from stages import checkpoint, paths, train
 from stages.errors import PipelineError
-from stages.model import load
+from stages.saving import load
 from tests.conftest import ROOT, default_params, write_params
 from tests.tiny import TINY_MODEL, TINY_TRAIN, make_prepared
 
@@ -190,7 +190,7 @@ XLA_SCRIPT = """
 import json, sys
 from pathlib import Path
 from stages import train
-from stages.model import load
+from stages.saving import load
 from tests.tiny import TINY_MODEL, TINY_TRAIN, make_prepared
 folder = Path(sys.argv[1])
 prepared = make_prepared(folder)

@@ -5,34 +5,32 @@ from __future__ import annotations
 from pathlib import Path
 
 from stages import prepare
+from stages.params import SCHEMA
 from tests.synthetic import review_table
 
-TINY_MODEL = {
-    "cell": "gru",
+
+def defaults(section: str) -> dict:
+    """A params section with every key at its schema default."""
+    return {key: spec.default for key, spec in SCHEMA[section].items()}
+
+
+# The real sections shrunk to a tiny CPU run; every other key keeps its default.
+TINY_MODEL = defaults("model") | {
     "bidirectional": False,
-    "layers": 1,
     "units": 4,
     "embedding_dim": 8,
     "embedding_dropout": 0.0,
     "dropout": 0.0,
     "pooling": "last",
-    "dense_units": 0,
-    "dense_dropout": 0.0,
+    "init": "random",  # no language model in these tests
 }
-TINY_TRAIN = {
+TINY_TRAIN = defaults("train") | {
     "epochs": 2,
     "batch_size": 8,
-    "optimizer": "adam",
     "learning_rate": 0.01,
-    "weight_decay": 0.0,
-    "lr_schedule": "constant",
-    "clipnorm": 1.0,
     "patience": 0,
     "seed": 7,
-    "ensemble": 1,
-    "bucket_by_length": True,
     "jit_compile": "off",
-    "distribute": "none",
 }
 
 
@@ -42,5 +40,8 @@ def make_prepared(folder: Path, per_label: int = 20, max_len: int = 20, padding:
     table_path = folder / "reviews.parquet"
     review_table(per_label).to_parquet(table_path, index=False)
     prepared = folder / "prepared"
-    prepare.run(table_path, prepared, folder / "prepare_stats.json", 100, 0, max_len, padding, "pre", 0.25, 3, 0)
+    prepare.run(
+        table_path, prepared, folder / "prepare_stats.json", vocab_size=100, skip_top=0, max_len=max_len,
+        padding=padding, truncating="pre", val_fraction=0.25, val_grouping="random", seed=3, limit=0,
+    )  # fmt: skip
     return prepared

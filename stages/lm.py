@@ -1,0 +1,494 @@
+"""Stage ``lm``: word-level recurrent language models of the reviews, one reading forward, one backward.
+
+Each direction is the textbook next-word model, ``Embedding -> RNN -> Dense(vocabulary)``,
+saved as its own ``.keras`` file. The two are trained together and share the embedding and
+the output layer (as ELMo does), so a bidirectional classifier gets one embedding that both
+of its directions were pretrained with.
+
+What keeps it fast on a CPU: the full softmax over 20,000 words costs far more per token
+than the recurrent layer, so training uses a sampled softmax (a few hundred classes drawn
+from a log-uniform distribution, which suits ids ranked by frequency); the full softmax is
+used only to measure perplexity. Windows of ``window`` tokens start from a zero state, as
+the classifier's reviews do.
+
+The text: the training split (validation excluded) and the unlabeled reviews, without any
+review whose text is also a test or validation review, so the validation perplexity is an
+honest held-out figure and no test text reaches training.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from stages import checkpoint, paths
+from stages.arrays import load_split
+from stages.atomic import atomic_path, write_json, write_text
+from stages.errors import PipelineError
+from stages.tables import read_table
+from stages.text import OOV_ID, encode, read_vocabulary, token_index, tokenize
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("forward", "backward")
+GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}  # matrix products per step, for the FLOP count
+CHECKPOINT_EVERY_S = 60.0  # a kill loses at most this much training
+HISTORY_POINTS = 100  # rows of the loss curve
+HISTORY_COLUMNS = ("step", "tokens", "forward_loss", "backward_loss")
+
+
+@dataclass(frozen=True)
+class LMParams:
+    """The ``lm`` section of params.yaml."""
+
+    cell: str
+    units: int
+    layers: int
+    embedding_dim: int
+    window: int
+    batch_size: int
+    learning_rate: float
+    clipnorm: float
+    sampled: int
+    epochs: float
+    eval_tokens: int
+    seed: int
+
+
+# --- the text -------------------------------------------------------------------------
+
+
+@dataclass
+class Corpus:
+    """Token id streams: the training text, and the held-out validation text."""
+
+    train: np.ndarray
+    val: np.ndarray
+    stats: dict
+
+
+def build_corpus(reviews: Path, unlabeled: Path, prepared: Path) -> Corpus:
+    """Encode the training and unlabeled reviews with prepare's vocabulary, leaving out every held-out text.
+
+    A review is left out when its tokens equal those of a test or validation review (the
+    unlabeled reviews hold copies of test reviews, and the official training split holds
+    some too). Reviews are concatenated into one stream per part, in table order.
+    """
+    index = token_index(read_vocabulary(prepared / paths.VOCAB.name))
+    table = read_table(reviews, ("split", "label", "text"))
+    extra = read_table(unlabeled, ("id", "text"))
+    rows = {split: load_split(paths.split_arrays(split, prepared)).row for split in paths.SPLITS}
+    texts = table["text"].to_numpy()
+
+    def tokens_of(items, what):
+        return [tokenize(text) for text in tqdm(items, desc=f"tokenize {what}", unit=" reviews", disable=None)]
+
+    held_out = {split: {" ".join(t) for t in tokens_of(texts[rows[split]], split)} for split in ("test", "val")}
+    sources = {"train": tokens_of(texts[rows["train"]], "train"), "unlabeled": tokens_of(extra["text"], "unlabeled")}
+    stats: dict = {"reviews": {}, "left_out": {}}
+    kept: list[list[str]] = []
+    for name, token_lists in sources.items():
+        joined = [" ".join(tokens) for tokens in token_lists]
+        copies = {split: sum(text in held_out[split] for text in joined) for split in held_out}
+        keep = [tokens for tokens, text in zip(token_lists, joined) if not any(text in h for h in held_out.values())]
+        stats["reviews"][name] = len(keep)
+        stats["left_out"][name] = {f"copies_of_{split}": count for split, count in copies.items()}
+        kept += keep
+    val_tokens = tokens_of(texts[rows["val"]], "val")
+    train = stream(kept, index)
+    val = stream(val_tokens, index)
+    stats["tokens"] = {"train": len(train), "val": len(val)}
+    stats["oov_rate"] = {"train": float(np.mean(train == OOV_ID)) if len(train) else 0.0}
+    for name, count in stats["left_out"].items():
+        log.info("%s: left out %s", name, ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in count.items()))
+    return Corpus(train, val, stats)
+
+
+def stream(token_lists: list[list[str]], index: dict[str, int]) -> np.ndarray:
+    """Concatenate the reviews' ids (unknown words are the OOV id) into one int32 stream."""
+    ids = [encode(tokens, index, max(len(tokens), 1), "post") for tokens in token_lists]
+    return np.fromiter((i for review in ids for i in review), dtype=np.int32)
+
+
+def window_starts(tokens: int, window: int) -> np.ndarray:
+    """First position of every window of ``window + 1`` tokens (inputs and their next words), back to back."""
+    return np.arange(max(tokens - 1, 0) // window, dtype=np.int64) * window
+
+
+def batch_windows(ids: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """The windows at ``starts`` as a ``(len(starts), window + 1)`` int32 matrix."""
+    return ids[starts[:, None] + np.arange(window + 1)[None, :]]
+
+
+def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
+    """The order of the windows in ``epoch``: depends only on the seed and the epoch, so a resumed run sees the same."""
+    return np.random.default_rng([seed, epoch]).permutation(count)
+
+
+# --- the model ------------------------------------------------------------------------
+
+
+def build_language_models(vocab_size: int, cell: str, units: int, layers: int, embedding_dim: int):
+    """The forward and the backward model: ``Embedding -> RNN x layers -> Dense(vocab_size)`` (logits).
+
+    They share the embedding and the output layer; each has recurrent layers of its own,
+    named as the classifier names a unidirectional stack (``lstm_1``, ``lstm_2``, ...), so
+    their weights transfer by name.
+    """
+    import keras
+    from keras import layers as kl
+
+    from stages.model import CELLS
+
+    embedding = kl.Embedding(vocab_size, embedding_dim, name="embedding")
+    next_word = kl.Dense(vocab_size, name="next_word")  # logits; softmax in the loss
+    models = []
+    for direction in DIRECTIONS:
+        tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+        x = embedding(tokens)
+        for i in range(layers):
+            x = CELLS[cell](units, return_sequences=True, name=f"{cell}_{i + 1}")(x)
+        models.append(keras.Model(tokens, next_word(x), name=f"{direction}_{cell}_lm"))
+    return models
+
+
+def encoder(model):
+    """The model up to its last recurrent layer: features whose product with ``next_word`` gives the logits."""
+    import keras
+
+    return keras.Model(model.inputs, model.layers[-2].output)
+
+
+def log_uniform_candidates(count: int, vocab_size: int, seed):
+    """``count`` word ids drawn with replacement from P(c) = log((c + 1) / c) / log(V), c in 1..V-1, and P(c).
+
+    Ids are ranked by frequency, so this approximates Zipf's law; padding (id 0) is never a
+    word and never drawn. Stateless: the same ``seed`` (a pair of ints) draws the same ids.
+    """
+    import tensorflow as tf
+
+    u = tf.random.stateless_uniform([count], seed=seed, dtype=tf.float64)
+    ids = tf.clip_by_value(tf.cast(tf.floor(tf.exp(u * math.log(vocab_size))), tf.int64), 1, vocab_size - 1)
+    return ids
+
+
+def log_uniform_probability(ids, vocab_size: int):
+    """P(id) under :func:`log_uniform_candidates` (0 for padding)."""
+    import tensorflow as tf
+
+    c = tf.cast(tf.maximum(ids, 1), tf.float64)
+    p = tf.math.log((c + 1.0) / c) / math.log(vocab_size)
+    return tf.cast(tf.where(ids > 0, p, 0.0), tf.float32)
+
+
+def next_word_loss(features, targets, kernel, bias, sampled: int, seed):
+    """Mean next-word cross-entropy: sampled softmax over ``sampled`` classes, or the full softmax when 0.
+
+    ``features`` are (tokens, units), ``targets`` (tokens,), ``kernel`` and ``bias`` the
+    output layer's (units, V) and (V,). The sampled loss subtracts log of each class's
+    expected count (the standard correction) and ignores sampled copies of the true word.
+    """
+    import tensorflow as tf
+
+    vocab_size = kernel.shape[-1]
+    targets = tf.cast(targets, tf.int64)
+    if not sampled or sampled >= vocab_size - 1:
+        return tf.reduce_mean(full_cross_entropy(features, targets, kernel, bias))
+    candidates = log_uniform_candidates(sampled, vocab_size, seed)
+    return tf.reduce_mean(
+        tf.nn.sampled_softmax_loss(
+            weights=tf.transpose(kernel),
+            biases=bias,
+            labels=targets[:, None],
+            inputs=features,
+            num_sampled=sampled,
+            num_classes=vocab_size,
+            sampled_values=(
+                candidates,
+                sampled * log_uniform_probability(targets[:, None], vocab_size),
+                sampled * log_uniform_probability(candidates, vocab_size),
+            ),
+            remove_accidental_hits=True,
+        )
+    )
+
+
+def full_cross_entropy(features, targets, kernel, bias):
+    """Per-token cross-entropy under the full softmax over every word (padding excluded: it is never a word)."""
+    import tensorflow as tf
+
+    logits = tf.matmul(features, kernel) + bias
+    logits = tf.concat([tf.fill([tf.shape(logits)[0], 1], -1e9), logits[:, 1:]], axis=1)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(targets, tf.int32), logits=logits)
+
+
+def flops_per_token(params: LMParams) -> int:
+    """Multiply-adds x 2 per training token, both directions, forward and backward pass (backward = 2x forward)."""
+    recurrent = 0
+    width = params.embedding_dim
+    for _ in range(params.layers):
+        recurrent += 2 * GATES[params.cell] * params.units * (width + params.units)
+        width = params.units
+    classes = params.sampled + 1 if params.sampled else 0  # the full softmax is counted where it is used
+    softmax = 2 * params.units * classes
+    return 2 * 3 * (recurrent + softmax)
+
+
+# --- training -------------------------------------------------------------------------
+
+
+@dataclass
+class LMState:
+    """What a rerun needs to continue: steps done, the loss curve, the running sums of the current interval."""
+
+    fingerprint: str
+    step: int = 0
+    history: list[list[float]] = field(default_factory=list)
+    running: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # forward sum, backward sum, steps
+    wall_time_s: float = 0.0
+    variables_file: str = ""
+
+
+class Trainer:
+    """The two language models, their optimizer and one compiled training step."""
+
+    def __init__(self, vocab_size: int, params: LMParams):
+        import keras
+        import tensorflow as tf
+
+        keras.utils.set_random_seed(params.seed)
+        tf.config.experimental.enable_op_determinism()  # same params, same machine: same models
+        self.params = params
+        self.models = build_language_models(vocab_size, params.cell, params.units, params.layers, params.embedding_dim)
+        self.encoders = [encoder(model) for model in self.models]
+        self.output = self.models[0].get_layer("next_word")
+        self.variables = unique_variables([v for model in self.models for v in model.trainable_variables])
+        self.optimizer = keras.optimizers.Adam(params.learning_rate, clipnorm=params.clipnorm or None)
+        self.optimizer.build(self.variables)
+        self._compiled_step = tf.function(self._step)
+
+    def train_step(self, windows: np.ndarray, step: int):
+        """One optimizer step on a batch of windows; returns the forward and backward losses."""
+        import tensorflow as tf
+
+        return self._compiled_step(tf.constant(windows), tf.constant(step, tf.int64))  # tensors: traced once
+
+    def _step(self, windows, step):
+        import tensorflow as tf
+
+        p = self.params
+        kernel, bias = self.output.kernel, self.output.bias
+        reverse = tf.reverse(windows, axis=[1])
+        losses = []
+        with tf.GradientTape() as tape:
+            for direction, (enc, ids) in enumerate(zip(self.encoders, (windows, reverse))):
+                features = enc(ids[:, :-1], training=True)
+                seed = tf.stack([tf.constant(p.seed, tf.int64), step * 2 + direction])
+                losses.append(
+                    next_word_loss(tf.reshape(features, [-1, p.units]), tf.reshape(ids[:, 1:], [-1]), kernel, bias,
+                                   p.sampled, seed)
+                )  # fmt: skip
+            total = losses[0] + losses[1]
+        self.optimizer.apply(tape.gradient(total, self.variables), self.variables)
+        return losses[0], losses[1]
+
+    def groups(self) -> dict[str, list]:
+        """Variables that define the training state, in a stable order."""
+        return {"model": self.variables, "optimizer": list(self.optimizer.variables)}
+
+    def perplexity(self, ids: np.ndarray, eval_tokens: int, batch_size: int = 64) -> dict[str, float]:
+        """Full-softmax perplexity of each direction on the first ``eval_tokens`` tokens of ``ids`` (0 = all)."""
+        import tensorflow as tf
+
+        window = self.params.window
+        starts = window_starts(len(ids) if not eval_tokens else min(len(ids), eval_tokens + 1), window)
+        if not len(starts):
+            raise PipelineError(f"validation text has fewer than {window + 1} tokens: lower lm.window")
+        kernel, bias = self.output.kernel, self.output.bias
+
+        @tf.function
+        def losses(windows):
+            out = []
+            for enc, seq in zip(self.encoders, (windows, tf.reverse(windows, axis=[1]))):
+                features = tf.reshape(enc(seq[:, :-1], training=False), [-1, self.params.units])
+                out.append(tf.reduce_sum(full_cross_entropy(features, tf.reshape(seq[:, 1:], [-1]), kernel, bias)))
+            return out
+
+        totals = np.zeros(2)
+        for i in range(0, len(starts), batch_size):
+            totals += [float(x) for x in losses(batch_windows(ids, starts[i : i + batch_size], window))]
+        scored = len(starts) * window
+        return {direction: float(np.exp(total / scored)) for direction, total in zip(DIRECTIONS, totals)} | {
+            "tokens": scored
+        }
+
+
+def unique_variables(variables: list) -> list:
+    """Variables in order, each once (the two models share the embedding and the output layer)."""
+    seen, out = set(), []
+    for variable in variables:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            out.append(variable)
+    return out
+
+
+def train_language_models(
+    corpus: Corpus, vocab_size: int, params: LMParams, state_dir: Path, fingerprint_parts: tuple
+) -> tuple[Trainer, LMState]:
+    """Train both directions for ``params.epochs`` passes over the text, resuming from ``state_dir``."""
+    trainer = Trainer(vocab_size, params)
+    starts = window_starts(len(corpus.train), params.window)
+    per_epoch = len(starts) // params.batch_size
+    if per_epoch == 0:
+        raise PipelineError(
+            f"the language model's text has {len(corpus.train):,} tokens, fewer than one batch of "
+            f"{params.batch_size} windows of {params.window}: lower lm.batch_size or lm.window"
+        )
+    total = max(1, round(params.epochs * per_epoch))
+    log_every = max(1, total // HISTORY_POINTS)
+    print_ = checkpoint.fingerprint(asdict(params), fingerprint_parts, vocab_size, len(corpus.train))
+    state = load_state(state_dir, print_) or LMState(print_)
+    if state.step:
+        checkpoint.load_variables(state_dir / state.variables_file, trainer.groups())
+        log.info("resuming the language models at step %d of %d from %s", state.step, total, state_dir)
+    tokens_per_step = params.batch_size * params.window
+    log.info(
+        "training forward and backward %s(%d) x %d language models: %s tokens of text, %d steps of %d windows "
+        "of %d tokens (%.2f epochs), %s",
+        params.cell, params.units, params.layers, f"{len(corpus.train):,}", total, params.batch_size, params.window,
+        total / per_epoch, f"sampled softmax over {params.sampled} classes" if params.sampled else "full softmax",
+    )  # fmt: skip
+    began, saved_at = time.perf_counter(), time.perf_counter()
+    wall_before = state.wall_time_s
+    order, order_epoch = None, -1
+    with (
+        checkpoint.StopOnSignal().installed() as stop,
+        tqdm(total=total, initial=state.step, desc="language model", unit=" steps", disable=None) as bar,
+    ):
+        while state.step < total:
+            epoch, position = divmod(state.step, per_epoch)
+            if epoch != order_epoch:
+                order, order_epoch = epoch_order(len(starts), params.seed, epoch), epoch
+            chosen = starts[order[position * params.batch_size : (position + 1) * params.batch_size]]
+            windows = batch_windows(corpus.train, chosen, params.window)
+            forward, backward = trainer.train_step(windows, state.step)
+            state.step += 1
+            state.running = [state.running[0] + float(forward), state.running[1] + float(backward),
+                             state.running[2] + 1]  # fmt: skip
+            if state.step % log_every == 0 or state.step == total:
+                f, b, n = state.running
+                state.history.append([state.step, state.step * tokens_per_step, f / n, b / n])
+                state.running = [0.0, 0.0, 0.0]
+                bar.set_postfix(loss=f"{f / n:.3f}/{b / n:.3f}", refresh=False)
+                if bar.disable and state.step % (log_every * HISTORY_POINTS // 10) == 0:  # no terminal: a line a tenth
+                    log.info("step %d of %d: sampled loss forward %.3f, backward %.3f", state.step, total, f / n, b / n)
+            bar.update()
+            state.wall_time_s = wall_before + time.perf_counter() - began
+            if stop.received or time.perf_counter() - saved_at > CHECKPOINT_EVERY_S:
+                save_state(state_dir, state, trainer)
+                saved_at = time.perf_counter()
+            if stop.received:
+                raise PipelineError(
+                    f"language-model training interrupted at step {state.step} of {total}; its state is in "
+                    f"{state_dir}: rerun `dvc repro lm` (or `stages lm`) with the same params to resume"
+                )
+    return trainer, state
+
+
+def save_state(folder: Path, state: LMState, trainer: Trainer) -> None:
+    """Write the variables, then ``state.json`` naming them (the commit point), then drop the older file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = state.variables_file
+    state.variables_file = f"step-{state.step}.npz"
+    checkpoint.save_variables(folder / state.variables_file, trainer.groups())
+    write_json(folder / checkpoint.STATE_FILE, asdict(state))
+    if previous and previous != state.variables_file:
+        (folder / previous).unlink(missing_ok=True)
+
+
+def load_state(folder: Path, expected: str) -> LMState | None:
+    """The saved state if it exists, matches the fingerprint and names an existing file; otherwise start over."""
+    import json
+
+    path = folder / checkpoint.STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        state = LMState(**json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError):
+        state = None
+    if state is None or state.fingerprint != expected or not (folder / state.variables_file).is_file():
+        log.warning("language-model state in %s belongs to other params or data: starting over", folder)
+        checkpoint.clear(folder)
+        return None
+    return state
+
+
+# --- the stage ------------------------------------------------------------------------
+
+
+def history_tsv(history: list[list[float]]) -> str:
+    """The loss curve as TSV (DVC plot data): sampled-softmax training loss of each direction per interval."""
+    lines = ["\t".join(HISTORY_COLUMNS)]
+    lines += [f"{int(step)}\t{int(tokens)}\t{f:.5f}\t{b:.5f}" for step, tokens, f, b in history]
+    return "\n".join(lines) + "\n"
+
+
+def run(
+    reviews: Path,
+    unlabeled: Path,
+    prepared: Path,
+    out_dir: Path,
+    metrics_path: Path,
+    history_path: Path,
+    generations_path: Path,
+    params: LMParams,
+    state_dir: Path = paths.LM_STATE,
+) -> dict:
+    """The whole stage: build the text, train both directions (resumable), measure, save; returns the metrics."""
+    from stages.generate import generations_markdown
+    from stages.saving import save
+
+    vocab_size = len(read_vocabulary(prepared / paths.VOCAB.name))
+    corpus = build_corpus(reviews, unlabeled, prepared)
+    files = (paths.split_arrays("train", prepared), paths.split_arrays("val", prepared), prepared / paths.VOCAB.name)
+    trainer, state = train_language_models(
+        corpus, vocab_size, params, state_dir, (checkpoint.fingerprint(files=(*files, unlabeled)),)
+    )
+    log.info("measuring full-softmax perplexity on the validation text")
+    perplexity = trainer.perplexity(corpus.val, params.eval_tokens)
+    tokens_trained = state.step * params.batch_size * params.window
+    metrics = {
+        "lm": {
+            "val_perplexity": {direction: round(perplexity[direction], 3) for direction in DIRECTIONS},
+            "val_tokens_scored": int(perplexity["tokens"]),
+            "tokens_trained": int(tokens_trained),
+            "epochs": round(tokens_trained / max(len(corpus.train), 1), 3),
+            "wall_time_s": round(state.wall_time_s, 1),
+            "tokens_per_s": round(tokens_trained / state.wall_time_s, 1) if state.wall_time_s else 0.0,
+            "flops_per_token": flops_per_token(params),
+            "params": int(sum(int(np.prod(v.shape)) for v in trainer.variables)),
+            "final_loss": {direction: round(state.history[-1][2 + i], 4) for i, direction in enumerate(DIRECTIONS)},
+        },
+        "data": corpus.stats,
+    }
+    for direction, model in zip(DIRECTIONS, trainer.models):
+        with atomic_path(paths.language_model(direction, out_dir), suffix=".keras") as tmp:
+            save(model, tmp)
+    write_text(history_path, history_tsv(state.history))
+    write_text(generations_path, generations_markdown(trainer.models[0], read_vocabulary(prepared / paths.VOCAB.name)))
+    write_json(metrics_path, metrics)
+    checkpoint.clear(state_dir)
+    log.info(
+        "language models: validation perplexity forward %.1f, backward %.1f; %s tokens in %.0f s (%.0f tokens/s)",
+        perplexity["forward"], perplexity["backward"], f"{tokens_trained:,}", state.wall_time_s,
+        metrics["lm"]["tokens_per_s"],
+    )  # fmt: skip
+    return metrics

@@ -1,0 +1,83 @@
+"""Start a classifier from the language models instead of random weights (``model.init``).
+
+- ``random``: Keras's initialisers, as before the language model existed.
+- ``lm_embedding``: the embedding the language models learned (it fits every cell).
+- ``lm``: the embedding and the recurrent layers: the forward language model's layers go
+  to the classifier's forward direction, the backward model's to its backward direction.
+  The classifier's recurrent layers must then have the shapes of the language model's
+  (same cell, units and layers); a mismatch is a one-line error naming both sides.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from stages import paths
+from stages.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+INITS = ("random", "lm_embedding", "lm")
+
+
+def transfer(net, init: str, lm_dir: Path, prefix: str = "") -> list[str]:
+    """Copy the language models' weights into ``net`` as ``init`` says; return the layers copied."""
+    from stages.model import recurrent_layers
+    from stages.saving import load
+
+    if init == "random":
+        return []
+    models = {}
+    for direction in ("forward", "backward"):
+        path = paths.language_model(direction, lm_dir)
+        if not path.is_file():
+            raise PipelineError(f"model.init: {init} needs the language model {path}: run `dvc repro lm` first")
+        models[direction] = load(path)
+    embedding, source = net.get_layer(f"{prefix}embedding"), models["forward"].get_layer("embedding")
+    (words, dim), (lm_words, lm_dim) = embedding.embeddings.shape, source.embeddings.shape
+    if words != lm_words:
+        raise PipelineError(
+            f"model.init: {init}: the language models in {lm_dir} know {lm_words:,} words but the vocabulary has "
+            f"{words:,}: rerun `dvc repro lm`"
+        )
+    if dim != lm_dim:
+        raise PipelineError(
+            f"model.init: {init} needs the language model's embedding size: model.embedding_dim is {dim}, "
+            f"lm.embedding_dim {lm_dim}: set both to the same value"
+        )
+    embedding.set_weights(source.get_weights())
+    copied = [embedding.name]
+    if init == "lm":
+        targets = recurrent_layers(net)
+        sources = {direction: recurrent_layers(model) for direction, model in models.items()}
+        depth = {direction: 0 for direction in sources}
+        for layer in targets:
+            direction = "backward" if layer.name.endswith("_backward") else "forward"
+            stack = sources[direction]
+            lm_layer = stack[depth[direction]] if depth[direction] < len(stack) else None
+            depth[direction] += 1
+            if lm_layer is None or not _same_shapes(layer, lm_layer):
+                raise PipelineError(
+                    f"model.init: lm needs recurrent layers shaped like the language model's: the classifier has "
+                    f"{describe([t for t in targets if not t.name.endswith('_backward')])}, the language model "
+                    f"{describe(sources['forward'])} per direction: "
+                    "set model.cell, model.units and model.layers like lm.* (a bidirectional stack transfers "
+                    "only one layer), or use model.init: lm_embedding"
+                )
+            layer.set_weights(lm_layer.get_weights())
+            copied.append(layer.name)
+    log.info("model.init %s: copied %s from the language models in %s", init, ", ".join(copied), lm_dir)
+    return copied
+
+
+def _same_shapes(layer, other) -> bool:
+    return type(layer) is type(other) and [w.shape for w in layer.weights] == [w.shape for w in other.weights]
+
+
+def describe(layers) -> str:
+    """Recurrent layers in words, e.g. ``2 x GRU(32)``."""
+    if not layers:
+        return "no recurrent layer"
+    first = layers[0]
+    return f"{len(layers)} x {type(first).__name__}({first.units}) on {first.weights[0].shape[0]} inputs"

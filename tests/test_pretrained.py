@@ -1,0 +1,91 @@
+"""Tests of stages/pretrained.py: a classifier starts from the language models' weights."""
+
+import numpy as np
+import pytest
+
+from stages import paths, train
+from stages.errors import PipelineError
+from stages.model import build_model
+from stages.pretrained import transfer
+from stages.saving import load
+from stages.text import read_vocabulary
+from tests.tiny import TINY_MODEL, TINY_TRAIN
+
+
+@pytest.fixture(scope="module")
+def words(lm_data) -> int:
+    """Size of the tiny vocabulary the language models were trained with."""
+    return len(read_vocabulary(lm_data / "prepared" / "vocab.txt"))
+
+
+def language_models(trained_lm):
+    return {d: load(paths.language_model(d, trained_lm / "lm")) for d in ("forward", "backward")}
+
+
+def test_embedding_transfers_to_every_cell(trained_lm, words):
+    lms = language_models(trained_lm)
+    for cell in ("simple_rnn", "lstm", "gru"):
+        net = build_model(words, cell, 5, 8, bidirectional=True, pooling="max")
+        assert transfer(net, "lm_embedding", trained_lm / "lm") == ["embedding"]
+        np.testing.assert_array_equal(net.get_layer("embedding").get_weights()[0],
+                                      lms["forward"].get_layer("embedding").get_weights()[0])  # fmt: skip
+
+
+def test_lm_init_copies_each_direction_into_its_own_side(trained_lm, words):
+    lms = language_models(trained_lm)
+    net = build_model(words, "gru", 8, 8, bidirectional=True, pooling="max")
+    copied = transfer(net, "lm", trained_lm / "lm")
+    assert sorted(copied) == ["embedding", "gru_1_backward", "gru_1_forward"]
+    for side in ("forward", "backward"):
+        for ours, theirs in zip(
+            net.get_layer(f"gru_1_{side}").get_weights(), lms[side].get_layer("gru_1").get_weights()
+        ):
+            np.testing.assert_array_equal(ours, theirs)
+    single = build_model(words, "gru", 8, 8, pooling="last", prefix="member_2_")
+    assert transfer(single, "lm", trained_lm / "lm", prefix="member_2_") == ["member_2_embedding", "member_2_gru_1"]
+
+
+def test_random_init_copies_nothing(trained_lm, words):
+    net = build_model(words, "gru", 8, 8)
+    before = net.get_layer("embedding").get_weights()[0].copy()
+    assert transfer(net, "random", trained_lm / "absent") == []
+    np.testing.assert_array_equal(net.get_layer("embedding").get_weights()[0], before)
+
+
+@pytest.mark.parametrize(
+    ("cell", "units", "embedding_dim", "layers", "message"),
+    [
+        (
+            "gru",
+            4,
+            8,
+            1,
+            r"the classifier has 1 x GRU\(4\) on 8 inputs, the language model 1 x GRU\(8\) on 8 inputs per direction",
+        ),
+        ("lstm", 8, 8, 1, r"1 x LSTM\(8\) on 8 inputs, the language model 1 x GRU\(8\)"),
+        ("gru", 8, 8, 2, r"2 x GRU\(8\) on 8 inputs, the language model 1 x GRU\(8\)"),
+        ("gru", 8, 16, 1, r"model.embedding_dim is 16, lm.embedding_dim 8: set both to the same value"),
+    ],
+)
+def test_mismatch_is_a_one_line_error_naming_both_sides(trained_lm, words, cell, units, embedding_dim, layers, message):
+    net = build_model(words, cell, units, embedding_dim, layers_count=layers, bidirectional=True)
+    with pytest.raises(PipelineError, match=message) as caught:
+        transfer(net, "lm", trained_lm / "lm")
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_language_model_or_another_vocabulary_names_the_stage_to_run(trained_lm, words, tmp_path):
+    with pytest.raises(PipelineError, match="run `dvc repro lm` first"):
+        transfer(build_model(words, "gru", 8, 8), "lm_embedding", tmp_path)
+    with pytest.raises(
+        PipelineError, match=f"know {words} words but the vocabulary has {words + 5}: rerun `dvc repro lm`"
+    ):
+        transfer(build_model(words + 5, "gru", 8, 8), "lm_embedding", trained_lm / "lm")
+
+
+def test_training_from_the_language_model_runs_end_to_end(trained_lm, lm_data, tmp_path):
+    model = dict(TINY_MODEL, units=8, embedding_dim=8, bidirectional=True, init="lm")
+    metrics = train.run(lm_data / "prepared", tmp_path / "m.keras", tmp_path / "h.tsv", tmp_path / "t.json",
+                        tmp_path / "s.txt", model=model, train=dict(TINY_TRAIN, epochs=1), state_dir=tmp_path / "st",
+                        lm_dir=trained_lm / "lm")  # fmt: skip
+    assert metrics["train"]["epochs_run"] == 1 and (tmp_path / "m.keras").is_file()

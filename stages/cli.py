@@ -167,7 +167,10 @@ def evaluate_command(params: ParamsOption = paths.PARAMS) -> None:
     """Score the trained model on the test split: metrics, curves, confusion counts, examples."""
     from stages import evaluate
 
-    evaluate.run(paths.PREPARED, paths.MODEL, paths.REVIEWS_TABLE, **load_sections("evaluate", params)["evaluate"])
+    out = evaluate.Outputs(
+        paths.METRICS, paths.ROC_CURVE, paths.PR_CURVE, paths.CONFUSION, paths.LENGTH_ACCURACY, paths.EXAMPLES
+    )
+    evaluate.run(paths.PREPARED, paths.MODEL, paths.REVIEWS_TABLE, out, **load_sections("evaluate", params)["evaluate"])
 
 
 @_stage("plot")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from stages import paths
 from stages.atomic import write_text
 from stages.dvc_cli import dvc, dvc_json
 from stages.errors import PipelineError
@@ -25,12 +26,12 @@ from stages.errors import PipelineError
 log = logging.getLogger(__name__)
 
 COLUMNS = {
-    "test_accuracy": ("reports/metrics.json", ("test", "accuracy")),
-    "test_f1": ("reports/metrics.json", ("test", "f1")),
-    "test_roc_auc": ("reports/metrics.json", ("test", "roc_auc")),
-    "train_time_s": ("reports/train_metrics.json", ("train", "wall_time_s")),
-    "epochs_run": ("reports/train_metrics.json", ("train", "epochs_run")),
-    "params": ("reports/train_metrics.json", ("train", "params")),
+    "test_accuracy": (paths.METRICS.as_posix(), ("test", "accuracy")),
+    "test_f1": (paths.METRICS.as_posix(), ("test", "f1")),
+    "test_roc_auc": (paths.METRICS.as_posix(), ("test", "roc_auc")),
+    "train_time_s": (paths.TRAIN_METRICS.as_posix(), ("train", "wall_time_s")),
+    "epochs_run": (paths.TRAIN_METRICS.as_posix(), ("train", "epochs_run")),
+    "params": (paths.TRAIN_METRICS.as_posix(), ("train", "params")),
 }
 
 
@@ -99,7 +100,7 @@ def collect(names: dict[str, Variant]) -> tuple[pd.DataFrame, dict[str, pd.DataF
         row = {"variant": name, "cell": cell, "bidirectional": bidirectional, "init": init}
         row |= {column: _dig(revision["data"], file, keys) for column, (file, keys) in COLUMNS.items()}
         rows.append(row)
-        tsv = git_show(revision["rev"], "reports/plots/history.tsv")
+        tsv = git_show(revision["rev"], paths.HISTORY.as_posix())
         histories[name] = pd.read_csv(io.StringIO(tsv), sep="\t")
     return pd.DataFrame(rows), histories
 

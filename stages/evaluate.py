@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -150,8 +151,25 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
     write_text(path, frame.to_csv(index=False, lineterminator="\n"))
 
 
+class Outputs(NamedTuple):
+    """Where the stage writes: the metrics, four plot-data files and the examples table."""
+
+    metrics: Path
+    roc: Path
+    precision_recall: Path
+    confusion: Path
+    length_accuracy: Path
+    examples: Path
+
+
 def run(
-    prepared: Path, model_path: Path, table_path: Path, threshold: float, length_buckets: list[int], examples: int
+    prepared: Path,
+    model_path: Path,
+    table_path: Path,
+    out: Outputs,
+    threshold: float,
+    length_buckets: list[int],
+    examples: int,
 ) -> dict:
     """The whole stage; returns the metrics it writes."""
     from stages.batching import predict_probabilities
@@ -173,14 +191,14 @@ def run(
     predicted = (probabilities >= threshold).astype(int)
     metrics = {"test": binary_metrics(test.y, probabilities, threshold)}
 
-    write_csv(paths.ROC_CURVE, roc_curve(test.y, probabilities))
-    write_csv(paths.PR_CURVE, precision_recall_curve(test.y, probabilities))
-    write_csv(paths.CONFUSION, confusion_counts(test.y, predicted))
+    write_csv(out.roc, roc_curve(test.y, probabilities))
+    write_csv(out.precision_recall, precision_recall_curve(test.y, probabilities))
+    write_csv(out.confusion, confusion_counts(test.y, predicted))
     write_csv(
-        paths.LENGTH_ACCURACY, accuracy_by_length(test.y, predicted, test.full_length, length_buckets, encoding.max_len)
+        out.length_accuracy, accuracy_by_length(test.y, predicted, test.full_length, length_buckets, encoding.max_len)
     )
     texts = read_table(table_path)["text"].to_numpy()[test.row].tolist()
-    write_text(paths.EXAMPLES, examples_markdown(texts, test.y, probabilities, threshold, examples))
-    write_json(paths.METRICS, metrics)
+    write_text(out.examples, examples_markdown(texts, test.y, probabilities, threshold, examples))
+    write_json(out.metrics, metrics)
     log.info("test: %s", ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
     return metrics

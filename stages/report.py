@@ -17,13 +17,14 @@ from stages.atomic import write_text
 from stages.dvc_cli import dvc_json
 from stages.errors import PipelineError
 
-METRIC_FILES = (paths.METRICS, paths.TRAIN_METRICS)
+METRIC_FILES = (paths.METRICS, paths.TRAIN_METRICS, paths.LM_METRICS)
 FIGURES = (
     ("Loss", "loss.png"),
     ("Accuracy", "accuracy.png"),
     ("Confusion matrix", "confusion.png"),
     ("ROC", "roc.png"),
     ("Accuracy by review length", "length_accuracy.png"),
+    ("Language models: training loss", "lm_loss.png"),
 )
 
 
@@ -105,6 +106,13 @@ def figures_section(report_path: Path) -> list[str]:
     return lines or ["No figures found: run `dvc repro plot`.", ""]
 
 
+def generations_section() -> list[str]:
+    """The language model's generations from fixed prompts, as the lm stage wrote them."""
+    if not paths.LM_GENERATIONS.is_file():
+        return ["No generations found: run `dvc repro lm`.", ""]
+    return [line for line in paths.LM_GENERATIONS.read_text(encoding="utf-8").splitlines() if not line.startswith("# ")]
+
+
 def build(base: str, report_path: Path) -> str:
     """The whole report as Markdown."""
     check_revision(base)
@@ -126,6 +134,8 @@ def build(base: str, report_path: Path) -> str:
         "## Plots",
         "",
         *figures_section(report_path),
+        "## Language model generations",
+        *generations_section(),
     ]
     return "\n".join(lines)
 

@@ -28,6 +28,10 @@ def commit_results(repo: Path, accuracy: float, units: int, message: str) -> Non
     reports.mkdir(exist_ok=True)
     (reports / "metrics.json").write_text(json.dumps({"test": {"accuracy": accuracy, "f1": accuracy - 0.01}}))
     (reports / "train_metrics.json").write_text(json.dumps({"train": {"epochs_run": 3, "params": 1000 + units}}))
+    (reports / "lm_metrics.json").write_text(json.dumps({"lm": {"val_perplexity": {"forward": 10_000 / units}}}))
+    (reports / "lm_generations.md").write_text(
+        f"# Language model generations\n\n- **this movie was** → {units} stars\n"
+    )
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", message)
 
@@ -56,6 +60,8 @@ def test_report_shows_both_values_and_the_delta(repo):
     assert "| `test.accuracy` | 0.8500 | 0.8750 | +0.0250 |" in report
     assert "| `train.params` | 1,032 | 1,064 | +32 |" in report
     assert "model.cell" not in report  # unchanged params are left out
+    assert "| `lm.val_perplexity.forward` | 312.5000 | 156.2500 | -156.2500 |" in report
+    assert "- **this movie was** → 64 stars" in report
 
 
 def test_report_on_unknown_base_is_a_clear_error(repo):

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # dvc.yaml runs `python -m stages ...`: the virtual environment's python must come first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: repro test test-fast lint bench params-table clean
+.PHONY: repro test test-fast lint bench docs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,10 @@ lint: $(BIN)/.installed-dev
 bench: $(BIN)/.installed
 	$(BIN)/python bench/benchmark.py
 
-params-table: $(BIN)/.installed
-	$(BIN)/stages params-table
+# Regenerate docs/params.md (from the schema) and the results tables (from reports/).
+docs: $(BIN)/.installed
+	$(BIN)/stages params-table --write
+	$(BIN)/stages results
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

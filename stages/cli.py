@@ -92,9 +92,18 @@ def validate_command(params: ParamsOption = paths.PARAMS) -> None:
 
 
 @app.command("params-table")
-def params_table_command() -> None:
-    """Print the Markdown table of every param (the one in the README)."""
-    typer.echo(params_table())
+def params_table_command(
+    write: Annotated[bool, typer.Option("--write", help=f"Rewrite {paths.PARAMS_DOC} instead of printing.")] = False,
+) -> None:
+    """Print the Markdown table of every param (the one in docs/params.md)."""
+    from stages.atomic import write_text
+    from stages.params import params_doc
+
+    if write:
+        write_text(paths.PARAMS_DOC, params_doc())
+        typer.echo(f"wrote {paths.PARAMS_DOC}")
+    else:
+        typer.echo(params_table())
 
 
 @_stage("lm")
@@ -290,6 +299,16 @@ def report_command(
 
     report.run(base, out)
     typer.echo(f"wrote {out}")
+
+
+@app.command("results")
+@reports_errors
+def results_command() -> None:
+    """Regenerate the README's results table and docs/results.md from the committed reports/."""
+    from stages import results
+
+    results.run(paths.README, paths.RESULTS_DOC)
+    typer.echo(f"wrote {paths.README} (results block) and {paths.RESULTS_DOC}")
 
 
 def main() -> None:

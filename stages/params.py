@@ -385,6 +385,21 @@ def params_table() -> str:
     return "\n".join(rows)
 
 
+def params_doc() -> str:
+    """The whole ``docs/params.md``: a short introduction and the table."""
+    return "\n".join([
+        "# Params",
+        "",
+        "Every key of `params.yaml`, generated from the schema in `stages/params.py` by",
+        "`stages params-table --write` (a test keeps this file in sync). Each stage reads only its own",
+        "section(s), and `dvc.yaml` lists exactly those keys, so changing one reruns only the stages that",
+        "read it. `stages validate` checks a whole file; every stage checks its sections before any work.",
+        "",
+        params_table(),
+        "",
+    ])  # fmt: skip
+
+
 def stage_help(stage: str) -> str:
     """The params a stage reads, one per line, for its ``--help``."""
     lines = [f"Reads these params from params.yaml ({', '.join(STAGE_SECTIONS[stage])}):"]

@@ -3,6 +3,10 @@
 from pathlib import Path
 
 PARAMS = Path("params.yaml")
+README = Path("README.md")
+DOCS = Path("docs")
+RESULTS_DOC = DOCS / "results.md"
+PARAMS_DOC = DOCS / "params.md"
 
 DATA = Path("data")
 REVIEWS_TABLE = DATA / "raw" / "reviews.parquet"

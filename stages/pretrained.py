@@ -19,6 +19,9 @@ from stages.errors import PipelineError
 log = logging.getLogger(__name__)
 
 INITS = ("random", "lm_embedding", "lm")
+# Standard deviation the transferred embedding is rescaled to: that of Keras's default
+# embedding initialiser, uniform(-0.05, 0.05). None keeps the language model's own scale.
+EMBEDDING_STD: float | None = 0.1 / 12**0.5
 
 
 def transfer(net, init: str, lm_dir: Path, prefix: str = "") -> list[str]:
@@ -46,7 +49,9 @@ def transfer(net, init: str, lm_dir: Path, prefix: str = "") -> list[str]:
             f"model.init: {init} needs the language model's embedding size: model.embedding_dim is {dim}, "
             f"lm.embedding_dim {lm_dim}: set both to the same value"
         )
-    embedding.set_weights(source.get_weights())
+    vectors = source.get_weights()[0]
+    factor = EMBEDDING_STD / float(vectors.std()) if EMBEDDING_STD else 1.0
+    embedding.set_weights([vectors * factor])
     copied = [embedding.name]
     if init == "lm":
         targets = recurrent_layers(net)
@@ -65,7 +70,10 @@ def transfer(net, init: str, lm_dir: Path, prefix: str = "") -> list[str]:
                     "set model.cell, model.units and model.layers like lm.* (a bidirectional stack transfers "
                     "only one layer), or use model.init: lm_embedding"
                 )
-            layer.set_weights(lm_layer.get_weights())
+            weights = lm_layer.get_weights()
+            if depth[direction] == 1:  # the first layer reads the rescaled embedding: undo the scale in its kernel
+                weights[0] = weights[0] / factor
+            layer.set_weights(weights)
             copied.append(layer.name)
     log.info("model.init %s: copied %s from the language models in %s", init, ", ".join(copied), lm_dir)
     return copied

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from stages.cli import app
 from stages.errors import PipelineError
-from stages.params import SCHEMA, load_sections, params_table, problems_in
+from stages.params import SCHEMA, load_sections, params_doc, params_table, problems_in
 from tests.conftest import ROOT, default_params, write_params
 
 
@@ -121,10 +121,10 @@ def test_validate_command_exit_codes(tmp_path):
     assert "prepare.padding" in result.output and "model.units" in result.output
 
 
-def test_readme_params_table_matches_schema():
-    readme = (ROOT / "README.md").read_text()
-    table = params_table()
-    assert table in readme, "README params table is stale: paste the output of `stages params-table`"
+def test_params_doc_matches_schema():
+    doc = (ROOT / "docs" / "params.md").read_text()
+    assert params_table() in doc
+    assert doc == params_doc(), "docs/params.md is stale: run `stages params-table --write`"
 
 
 def test_help_of_each_stage_lists_its_params():

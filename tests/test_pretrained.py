@@ -1,9 +1,10 @@
 """Tests of stages/pretrained.py: a classifier starts from the language models' weights."""
 
+import keras
 import numpy as np
 import pytest
 
-from stages import paths, train
+from stages import paths, pretrained, train
 from stages.errors import PipelineError
 from stages.model import build_model
 from stages.pretrained import transfer
@@ -27,8 +28,13 @@ def test_embedding_transfers_to_every_cell(trained_lm, words):
     for cell in ("simple_rnn", "lstm", "gru"):
         net = build_model(words, cell, 5, 8, bidirectional=True, pooling="max")
         assert transfer(net, "lm_embedding", trained_lm / "lm") == ["embedding"]
-        np.testing.assert_array_equal(net.get_layer("embedding").get_weights()[0],
-                                      lms["forward"].get_layer("embedding").get_weights()[0])  # fmt: skip
+        ours, theirs = (
+            net.get_layer("embedding").get_weights()[0],
+            lms["forward"].get_layer("embedding").get_weights()[0],
+        )
+        # the language model's vectors, rescaled to the spread of Keras's own initialiser: same directions
+        np.testing.assert_allclose(ours, theirs * pretrained.EMBEDDING_STD / theirs.std(), rtol=1e-5)
+        assert ours.std() == pytest.approx(pretrained.EMBEDDING_STD, rel=1e-4)
 
 
 def test_lm_init_copies_each_direction_into_its_own_side(trained_lm, words):
@@ -36,11 +42,21 @@ def test_lm_init_copies_each_direction_into_its_own_side(trained_lm, words):
     net = build_model(words, "gru", 8, 8, bidirectional=True, pooling="max")
     copied = transfer(net, "lm", trained_lm / "lm")
     assert sorted(copied) == ["embedding", "gru_1_backward", "gru_1_forward"]
+    factor = pretrained.EMBEDDING_STD / lms["forward"].get_layer("embedding").get_weights()[0].std()
     for side in ("forward", "backward"):
-        for ours, theirs in zip(
-            net.get_layer(f"gru_1_{side}").get_weights(), lms[side].get_layer("gru_1").get_weights()
-        ):
+        (kernel, *rest), (lm_kernel, *lm_rest) = (
+            net.get_layer(f"gru_1_{side}").get_weights(),
+            lms[side].get_layer("gru_1").get_weights(),
+        )
+        np.testing.assert_allclose(kernel, lm_kernel / factor, rtol=1e-5)  # reads the rescaled embedding
+        for ours, theirs in zip(rest, lm_rest):  # recurrent kernel and biases as they are
             np.testing.assert_array_equal(ours, theirs)
+    # the transferred layers compute what the language model computed, despite the rescaled embedding
+    tokens = np.random.default_rng(0).integers(2, words, size=(3, 7)).astype("int32")
+    for side, ids in (("forward", tokens), ("backward", tokens[:, ::-1])):
+        lm_features = keras.Model(lms[side].inputs, lms[side].get_layer("gru_1").output)(ids)
+        ours = keras.Model(net.inputs, net.get_layer(f"gru_1_{side}").output)(tokens)  # it reverses by itself
+        np.testing.assert_allclose(ours, lm_features, atol=1e-5)
     single = build_model(words, "gru", 8, 8, pooling="last", prefix="member_2_")
     assert transfer(single, "lm", trained_lm / "lm", prefix="member_2_") == ["member_2_embedding", "member_2_gru_1"]
 

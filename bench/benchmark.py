@@ -358,11 +358,11 @@ def bench_lm(args: argparse.Namespace) -> None:
             forward, _ = trainer.train_step(windows(step), step)
         float(forward)
         tokens_per_s = args.lm_steps * params.batch_size * params.window / (time.perf_counter() - started)
-        flops = lm.flops_per_token(params) * tokens_per_s / 1e9
+        flops = lm.flops_per_token(params, vocab_size) * tokens_per_s / 1e9
         print(
             f"lm: {params.cell}({params.units}) x {params.layers}, embedding {params.embedding_dim}, batch "
             f"{params.batch_size} x {params.window}, sampled {params.sampled}: {tokens_per_s:,.0f} tokens/s "
-            f"(both directions), {lm.flops_per_token(params) / 1e6:.2f} MFLOP/token, {flops:.0f} GFLOPS = "
+            f"(both directions), {lm.flops_per_token(params, vocab_size) / 1e6:.2f} MFLOP/token, {flops:.0f} GFLOPS = "
             f"{flops / rate:.0%} of the matrix-multiply rate; one epoch of {len(corpus.train):,} tokens "
             f"{len(corpus.train) / tokens_per_s / 60:.1f} min"
         )
@@ -397,7 +397,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--lm-steps", type=int, default=30, help="timed training steps per language model (lm)")
     parser.add_argument(
-        "--lm-configs", default="gru:128:64,lstm:256:128", help="extra language models as CELL:UNITS:EMBEDDING (lm)"
+        "--lm-configs", default="gru:256:128,lstm:256:128", help="extra language models as CELL:UNITS:EMBEDDING (lm)"
     )
     args = parser.parse_args()
     args.max_lens = [int(v) for v in args.max_lens.split(",")]

@@ -89,7 +89,8 @@ def build_corpus(reviews: Path, unlabeled: Path, prepared: Path) -> Corpus:
     def tokens_of(items, what):
         return [tokenize(text) for text in tqdm(items, desc=f"tokenize {what}", unit=" reviews", disable=None)]
 
-    held_out = {split: {" ".join(t) for t in tokens_of(texts[rows[split]], split)} for split in ("test", "val")}
+    held_out_tokens = {split: tokens_of(texts[rows[split]], split) for split in ("test", "val")}
+    held_out = {split: {" ".join(tokens) for tokens in token_lists} for split, token_lists in held_out_tokens.items()}
     sources = {"train": tokens_of(texts[rows["train"]], "train"), "unlabeled": tokens_of(extra["text"], "unlabeled")}
     stats: dict = {"reviews": {}, "left_out": {}}
     kept: list[list[str]] = []
@@ -100,9 +101,8 @@ def build_corpus(reviews: Path, unlabeled: Path, prepared: Path) -> Corpus:
         stats["reviews"][name] = len(keep)
         stats["left_out"][name] = {f"copies_of_{split}": count for split, count in copies.items()}
         kept += keep
-    val_tokens = tokens_of(texts[rows["val"]], "val")
     train = stream(kept, index)
-    val = stream(val_tokens, index)
+    val = stream(held_out_tokens["val"], index)
     stats["tokens"] = {"train": len(train), "val": len(val)}
     stats["oov_rate"] = {"train": float(np.mean(train == OOV_ID)) if len(train) else 0.0}
     for name, count in stats["left_out"].items():
@@ -166,7 +166,7 @@ def encoder(model):
 
 
 def log_uniform_candidates(count: int, vocab_size: int, seed):
-    """``count`` word ids drawn with replacement from P(c) = log((c + 1) / c) / log(V), c in 1..V-1, and P(c).
+    """``count`` word ids drawn with replacement from P(c) = log((c + 1) / c) / log(V), c in 1..V-1.
 
     Ids are ranked by frequency, so this approximates Zipf's law; padding (id 0) is never a
     word and never drawn. Stateless: the same ``seed`` (a pair of ints) draws the same ids.
@@ -228,14 +228,18 @@ def full_cross_entropy(features, targets, kernel, bias):
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(targets, tf.int32), logits=logits)
 
 
-def flops_per_token(params: LMParams) -> int:
-    """Multiply-adds x 2 per training token, both directions, forward and backward pass (backward = 2x forward)."""
+def flops_per_token(params: LMParams, vocab_size: int) -> int:
+    """Multiply-adds x 2 per training token, both directions, forward and backward pass (backward = 2x forward).
+
+    The softmax counts the classes training scores: the sampled ones and the true word, or
+    the whole vocabulary when ``sampled`` is 0.
+    """
     recurrent = 0
     width = params.embedding_dim
     for _ in range(params.layers):
         recurrent += 2 * GATES[params.cell] * params.units * (width + params.units)
         width = params.units
-    classes = params.sampled + 1 if params.sampled else 0  # the full softmax is counted where it is used
+    classes = params.sampled + 1 if params.sampled and params.sampled < vocab_size - 1 else vocab_size
     softmax = 2 * params.units * classes
     return 2 * 3 * (recurrent + softmax)
 
@@ -473,7 +477,7 @@ def run(
             "epochs": round(tokens_trained / max(len(corpus.train), 1), 3),
             "wall_time_s": round(state.wall_time_s, 1),
             "tokens_per_s": round(tokens_trained / state.wall_time_s, 1) if state.wall_time_s else 0.0,
-            "flops_per_token": flops_per_token(params),
+            "flops_per_token": flops_per_token(params, vocab_size),
             "params": int(sum(int(np.prod(v.shape)) for v in trainer.variables)),
             "final_loss": {direction: round(state.history[-1][2 + i], 4) for i, direction in enumerate(DIRECTIONS)},
         },

@@ -154,7 +154,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "dense_dropout": Key(float, 0.0, "Dropout after the dense hidden layer.", minimum=0, maximum=0.9),
         "init": Key(
             str,
-            "random",
+            "lm_embedding",
             "Initial weights: `random`, `lm_embedding` (the language models' embedding) or `lm` (embedding and recurrent layers; cell, units and layers must match `lm.*`).",
             choices=("random", "lm_embedding", "lm"),
         ),
@@ -181,7 +181,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "seed": Key(int, 42, "Seed of weights, dropout and shuffling.", minimum=0),
         "ensemble": Key(
             int,
-            1,
+            4,
             "Train N models with seeds `seed`, `seed`+1, ... one after another and save one model averaging their probabilities.",
             minimum=1,
             maximum=20,
@@ -204,7 +204,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "lm": {
         "cell": Key(str, "gru", "Recurrent cell of the language models.", choices=("simple_rnn", "lstm", "gru")),
-        "units": Key(int, 32, "Units per recurrent layer of each direction.", minimum=1),
+        "units": Key(int, 128, "Units per recurrent layer of each direction.", minimum=1),
         "layers": Key(int, 1, "Stacked recurrent layers of each direction.", minimum=1, maximum=4),
         "embedding_dim": Key(
             int,
@@ -229,7 +229,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "epochs": Key(
             float,
-            1.0,
+            0.8,
             "Training budget in passes over the language model's text (fractions allowed).",
             minimum=0,
             exclusive_minimum=True,

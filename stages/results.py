@@ -35,15 +35,21 @@ def headline(root: Path = Path(".")) -> str:
     lm = _read_json(root / paths.LM_METRICS)["lm"]
     model, lm_params = params["model"], params["lm"]
     direction = "bidirectional " if model["bidirectional"] else ""
+    members = train.get("members")
+    ensemble = f"; an ensemble of {len(members)} averaged" if members else ""
+    best = (
+        f"ensemble of {len(members)}; {train['epochs_run']} epochs over its members"
+        if members
+        else f"epoch {train.get('best_epoch', '—')} of {train['epochs_run']}"
+    )
     return "\n".join([
         "| what | figure |",
         "|---|---|",
         f"| classifier | {direction}{model['cell']}({model['units']}) x {model['layers']}, embedding "
-        f"{model['embedding_dim']}, {model['pooling']} pooling, `model.init: {model['init']}`; "
+        f"{model['embedding_dim']}, {model['pooling']} pooling, `model.init: {model['init']}`{ensemble}; "
         f"{train['params']:,} params |",
         f"| test accuracy (25,000 reviews) | **{test['accuracy']:.4f}** (F1 {test['f1']:.4f}, ROC AUC {test['roc_auc']:.4f}) |",
-        f"| validation accuracy (best epoch) | {train['best_val_accuracy']:.4f} (epoch {train.get('best_epoch', '—')} "
-        f"of {train['epochs_run']}) |",
+        f"| validation accuracy | {train['best_val_accuracy']:.4f} ({best}) |",
         f"| classifier training | {train['wall_time_s']:.0f} s ({train['samples_per_s']:,.0f} reviews/s) |",
         f"| language models | {lm_params['cell']}({lm_params['units']}) x {lm_params['layers']} each way, embedding "
         f"{lm_params['embedding_dim']}; {lm['tokens_trained']:,} tokens ({lm['epochs']:.2f} epochs) in "

@@ -141,8 +141,9 @@ def test_text_shorter_than_one_batch_is_a_clear_error(lm_data, tmp_path):
         run_lm(lm_data, tmp_path, batch_size=10_000)
 
 
-def test_flops_per_token_counts_both_directions_and_the_sampled_classes():
+def test_flops_per_token_counts_both_directions_and_the_softmax_classes():
     params = lm_params(cell="lstm", units=256, embedding_dim=128, sampled=512, layers=1)
     recurrent = 2 * 4 * 256 * (128 + 256)
-    softmax = 2 * 256 * 513
-    assert lm.flops_per_token(params) == 2 * 3 * (recurrent + softmax)
+    assert lm.flops_per_token(params, 20_000) == 2 * 3 * (recurrent + 2 * 256 * 513)
+    full = lm_params(cell="lstm", units=256, embedding_dim=128, sampled=0, layers=1)
+    assert lm.flops_per_token(full, 20_000) == 2 * 3 * (recurrent + 2 * 256 * 20_000)

@@ -31,6 +31,7 @@ TINY_TRAIN = defaults("train") | {
     "patience": 0,
     "seed": 7,
     "jit_compile": "off",
+    "ensemble": 1,  # one model unless a test asks for more
 }
 
 

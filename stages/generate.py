@@ -47,15 +47,7 @@ def generate(
     model, vocabulary: list[str], prompt: str, words: int, temperature: float, top_k: int, seed: int
 ) -> tuple[str, int]:
     """Continue ``prompt`` by ``words`` tokens; return the text and how many prompt tokens were unknown."""
-    if words < 1:
-        raise PipelineError(f"--words {words}: expected a positive number of words")
-    if not temperature > 0:
-        raise PipelineError(f"--temperature {temperature}: expected a number above 0 (e.g. 0.8)")
-    if top_k < 0:
-        raise PipelineError(f"--top-k {top_k}: expected 0 (all words) or a positive number")
-    tokens = tokenize(prompt)
-    if not tokens:
-        raise PipelineError('the prompt has no words: give a few words to continue, e.g. "this movie was"')
+    tokens = check_settings(prompt, words, temperature, top_k)
     index = token_index(vocabulary)
     ids = [index.get(token, OOV_ID) for token in tokens]
     rng = np.random.default_rng(seed)

@@ -136,3 +136,16 @@ def test_help_of_each_stage_lists_its_params():
         for section in sections:
             for key in SCHEMA[section]:
                 assert f"{section}.{key}" in text
+
+
+def test_integer_values_of_float_keys_reach_the_stage_as_floats(tmp_path):
+    """YAML's `1` is an int; Keras refuses an int learning rate, so float keys are coerced on load."""
+    params = default_params()
+    params["train"]["learning_rate"] = 1
+    params["lm"].update(learning_rate=1, epochs=2, clipnorm=0)
+    path = write_params(tmp_path, params)
+    train = load_sections("train", path)["train"]
+    lm = load_sections("lm", path)["lm"]
+    assert type(train["learning_rate"]) is float and train["learning_rate"] == 1.0
+    assert all(type(lm[key]) is float for key in ("learning_rate", "epochs", "clipnorm"))
+    assert type(train["epochs"]) is int  # int keys stay ints

@@ -78,18 +78,21 @@ def build_corpus(reviews: Path, unlabeled: Path, prepared: Path) -> Corpus:
 
     A review is left out when its tokens equal those of a test or validation review (the
     unlabeled reviews hold copies of test reviews, and the official training split holds
-    some too). Reviews are concatenated into one stream per part, in table order.
+    some too). "Test" means every review of the official test split, also those that
+    ``prepare.limit`` left out of this run's test arrays. Reviews are concatenated into
+    one stream per part, in table order.
     """
     index = token_index(read_vocabulary(prepared / paths.VOCAB.name))
     table = read_table(reviews, ("split", "label", "text"))
     extra = read_table(unlabeled, ("id", "text"))
-    rows = {split: load_split(paths.split_arrays(split, prepared)).row for split in paths.SPLITS}
+    rows = {split: load_split(paths.split_arrays(split, prepared)).row for split in ("train", "val")}
     texts = table["text"].to_numpy()
 
     def tokens_of(items, what):
         return [tokenize(text) for text in tqdm(items, desc=f"tokenize {what}", unit=" reviews", disable=None)]
 
-    held_out_tokens = {split: tokens_of(texts[rows[split]], split) for split in ("test", "val")}
+    every_test_review = np.flatnonzero((table["split"] == "test").to_numpy())
+    held_out_tokens = {"test": tokens_of(texts[every_test_review], "test"), "val": tokens_of(texts[rows["val"]], "val")}
     held_out = {split: {" ".join(tokens) for tokens in token_lists} for split, token_lists in held_out_tokens.items()}
     sources = {"train": tokens_of(texts[rows["train"]], "train"), "unlabeled": tokens_of(extra["text"], "unlabeled")}
     stats: dict = {"reviews": {}, "left_out": {}}

@@ -47,7 +47,7 @@ def trained(tmp_path_factory):
     return folder
 
 
-def test_pipeline_outputs_exist(trained):
+def test_pipeline_outputs_exist(trained, monkeypatch):
     metrics = json.loads((trained / paths.METRICS).read_text())
     assert set(metrics["test"]) == {"loss", "accuracy", "precision", "recall", "f1", "roc_auc", "threshold"}
     for name in ("loss", "accuracy", "confusion", "roc", "precision_recall", "length_accuracy", "lm_loss"):
@@ -55,6 +55,7 @@ def test_pipeline_outputs_exist(trained):
     assert "Most confidently wrong" in (trained / paths.EXAMPLES).read_text()
     assert set(json.loads((trained / paths.LM_METRICS).read_text())["lm"]["val_perplexity"]) == {"forward", "backward"}
     assert "**this movie was** → This movie was" in (trained / paths.LM_GENERATIONS).read_text()
+    monkeypatch.chdir(trained)  # the default paths of `generate` are relative to the project
     generated = invoke("generate", "the movie", "--words", "5")
     assert generated.exit_code == 0 and generated.stdout.startswith("The movie")
 

@@ -54,8 +54,8 @@ def test_lm_init_copies_each_direction_into_its_own_side(trained_lm, words):
     # the transferred layers compute what the language model computed, despite the rescaled embedding
     tokens = np.random.default_rng(0).integers(2, words, size=(3, 7)).astype("int32")
     for side, ids in (("forward", tokens), ("backward", tokens[:, ::-1])):
-        lm_features = keras.Model(lms[side].inputs, lms[side].get_layer("gru_1").output)(ids)
-        ours = keras.Model(net.inputs, net.get_layer(f"gru_1_{side}").output)(tokens)  # it reverses by itself
+        lm_features = keras.Model(lms[side].input, lms[side].get_layer("gru_1").output)(ids)
+        ours = keras.Model(net.input, net.get_layer(f"gru_1_{side}").output)(tokens)  # it reverses by itself
         np.testing.assert_allclose(ours, lm_features, atol=1e-5)
     single = build_model(words, "gru", 8, 8, pooling="last", prefix="member_2_")
     assert transfer(single, "lm", trained_lm / "lm", prefix="member_2_") == ["member_2_embedding", "member_2_gru_1"]

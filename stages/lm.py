@@ -18,6 +18,7 @@ honest held-out figure and no test text reaches training.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -422,8 +423,6 @@ def save_state(folder: Path, state: LMState, trainer: Trainer) -> None:
 
 def load_state(folder: Path, expected: str) -> LMState | None:
     """The saved state if it exists, matches the fingerprint and names an existing file; otherwise start over."""
-    import json
-
     path = folder / checkpoint.STATE_FILE
     if not path.is_file():
         return None
@@ -463,7 +462,8 @@ def run(
     from stages.generate import generations_markdown
     from stages.saving import save
 
-    vocab_size = len(read_vocabulary(prepared / paths.VOCAB.name))
+    vocabulary = read_vocabulary(prepared / paths.VOCAB.name)
+    vocab_size = len(vocabulary)
     corpus = build_corpus(reviews, unlabeled, prepared)
     files = (paths.split_arrays("train", prepared), paths.split_arrays("val", prepared), prepared / paths.VOCAB.name)
     trainer, state = train_language_models(
@@ -490,7 +490,7 @@ def run(
         with atomic_path(paths.language_model(direction, out_dir), suffix=".keras") as tmp:
             save(model, tmp)
     write_text(history_path, history_tsv(state.history))
-    write_text(generations_path, generations_markdown(trainer.models[0], read_vocabulary(prepared / paths.VOCAB.name)))
+    write_text(generations_path, generations_markdown(trainer.models[0], vocabulary))
     write_json(metrics_path, metrics)
     checkpoint.clear(state_dir)
     log.info(

@@ -16,7 +16,7 @@ import logging
 import math
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -119,13 +119,23 @@ def restore(model: keras.Model, folder: Path, state: TrainingState) -> None:
 class Checkpoint(keras.callbacks.Callback):
     """Saves the state after each epoch, stops early on validation loss and restores the best weights at the end."""
 
-    def __init__(self, folder: Path, state: TrainingState, patience: int, started_wall: float):
+    def __init__(
+        self,
+        folder: Path,
+        state: TrainingState,
+        patience: int,
+        started_wall: float,
+        log_epoch: Callable[[int, dict], None] | None = None,
+    ):
         super().__init__()
         self.folder, self.state, self.patience = folder, state, patience
         self.wall_before = started_wall
+        self.log_epoch = log_epoch  # e.g. live metrics, called before the state is saved
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
+        if self.log_epoch:
+            self.log_epoch(epoch, logs)
         state = self.state
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             state.history.setdefault(key, []).append(float(logs[key]))

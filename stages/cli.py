@@ -22,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+VALID_STAMP = "params.yaml satisfies the schema in stages/params.py\n"  # constant: never reruns a later stage
 ParamsOption = Annotated[Path, typer.Option("--params", help="The params file to read.", dir_okay=False)]
 
 
@@ -81,13 +82,30 @@ def prepare_command(params: ParamsOption = paths.PARAMS) -> None:
 
 @app.command("validate")
 @reports_errors
-def validate_command(params: ParamsOption = paths.PARAMS) -> None:
-    """Check the whole params file against the schema without running anything."""
+def validate_command(
+    params: ParamsOption = paths.PARAMS,
+    stamp: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write this file (the same bytes every time) when the params are valid.", dir_okay=False
+        ),
+    ] = None,
+) -> None:
+    """Check the whole params file against the schema without running anything.
+
+    The first DVC stage runs it with --stamp: a value the schema refuses stops `dvc repro` and
+    `dvc exp run` before DVC removes any stage's outputs.
+    """
     problems = validate_file(params)
     if problems:
-        for problem in problems:
-            typer.echo(f"error: {params}: {problem}", err=True)
-        raise typer.Exit(1)
+        raise PipelineError(
+            f"{params}: " + "; ".join(problems) + f". Nothing ran and no output was removed: fix {params}, or put back "
+            f"the committed one with `git checkout {params}`"
+        )
+    if stamp is not None:
+        from stages.atomic import write_text
+
+        write_text(stamp, VALID_STAMP)
     typer.echo(f"{params}: OK")
 
 
@@ -161,12 +179,21 @@ def train_command(params: ParamsOption = paths.PARAMS) -> None:
     sections = load_sections("train", params)
     train.run(
         paths.PREPARED,
-        paths.MODEL,
-        paths.HISTORY,
-        paths.TRAIN_METRICS,
-        paths.MODEL_SUMMARY,
-        **sections,
+        train.DEFAULT_OUTPUTS,
+        train.ModelParams(**sections["model"]),
+        train.TrainParams(**sections["train"]),
         lm_dir=paths.LM,
+    )
+
+
+@_stage("baseline")
+@reports_errors
+def baseline_command(params: ParamsOption = paths.PARAMS) -> None:
+    """Fit the reference model (NB-weighted n-gram logistic regression) on train; score it on val and test."""
+    from stages import baseline
+
+    baseline.run(
+        paths.REVIEWS_TABLE, paths.PREPARED, paths.BASELINE_METRICS, **load_sections("baseline", params)["baseline"]
     )
 
 
@@ -293,11 +320,14 @@ def compare_command(
 def report_command(
     base: Annotated[str, typer.Option(help="Git revision to compare with (branch, tag or commit).")] = "main",
     out: Annotated[Path, typer.Option(help="Where to write the Markdown report.", dir_okay=False)] = paths.REPORT,
+    figures_url: Annotated[
+        str, typer.Option(help="Link the figures here (e.g. a CI artifact) instead of embedding their paths.")
+    ] = "",
 ) -> None:
     """Write a Markdown report for a pull request: changed params, metrics with deltas, plots."""
     from stages import report
 
-    report.run(base, out)
+    report.run(base, out, figures_url)
     typer.echo(f"wrote {out}")
 
 
@@ -312,5 +342,8 @@ def results_command() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (``stages`` and ``python -m stages``): a quiet console, then the app."""
+    from stages.console import quiet_native_logs
+
+    quiet_native_logs()
     app()

@@ -1,37 +1,41 @@
 """Command ``compare``: train every cell variant as a DVC experiment and write one comparison.
 
-Each variant (``simple_rnn``, ``lstm``, ``gru``, each with and without ``bidirectional``,
-and each initialisation asked for: ``random``, ``lm_embedding``, ``lm``) is queued with
-``dvc exp run --queue -S ...`` and the queue is run with one worker
-(``dvc exp run --run-all -j 1``). Download and prepare are restored from DVC's cache, not
-rerun. The results are read back with ``dvc exp show --json`` and each experiment's
-committed ``history.tsv``, and written as a Markdown/CSV table and one figure overlaying
-the validation accuracy curves.
+The variants (``simple_rnn``, ``lstm``, ``gru``, each with and without ``bidirectional``,
+and each initialisation asked for: ``random``, ``lm_embedding``, ``lm``) are queued with
+DVC's own sweep syntax, ``dvc exp run --queue -n cmp -S 'model.cell=lstm,gru'
+-S 'model.bidirectional=true,false' -S 'model.init=random,lm_embedding'`` (experiments
+``cmp-1``, ``cmp-2``, ...); ``model.init=lm`` also trains language models of the variant's
+cell, so it is swept once per cell with ``lm.cell`` set to match. The queue runs with one
+worker (``dvc exp run --run-all -j 1``); download and prepare are restored from DVC's
+cache, not rerun. Results are read back with ``dvc.api.exp_show`` (params and metrics of
+every experiment) and ``dvc.api.read`` (each one's committed ``history.tsv``), and written
+as a Markdown/CSV table and one figure overlaying the validation accuracy curves.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
-import subprocess
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from stages import paths
 from stages.atomic import write_text
-from stages.dvc_cli import dvc, dvc_json
+from stages.dvc_cli import dvc
 from stages.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
-COLUMNS = {
-    "test_accuracy": (paths.METRICS.as_posix(), ("test", "accuracy")),
-    "test_f1": (paths.METRICS.as_posix(), ("test", "f1")),
-    "test_roc_auc": (paths.METRICS.as_posix(), ("test", "roc_auc")),
-    "train_time_s": (paths.TRAIN_METRICS.as_posix(), ("train", "wall_time_s")),
-    "epochs_run": (paths.TRAIN_METRICS.as_posix(), ("train", "epochs_run")),
-    "params": (paths.TRAIN_METRICS.as_posix(), ("train", "params")),
+COLUMNS = {  # table column: (metrics file, flattened key as dvc.api.exp_show names it)
+    "test_accuracy": (paths.METRICS.as_posix(), "test.accuracy"),
+    "test_f1": (paths.METRICS.as_posix(), "test.f1"),
+    "test_roc_auc": (paths.METRICS.as_posix(), "test.roc_auc"),
+    "train_time_s": (paths.TRAIN_METRICS.as_posix(), "train.wall_time_s"),
+    "epochs_run": (paths.TRAIN_METRICS.as_posix(), "train.epochs_run"),
+    "params": (paths.TRAIN_METRICS.as_posix(), "train.params"),
 }
 
 
@@ -50,67 +54,104 @@ def variants(cells: list[str], bidirectional: str, inits: tuple[str, ...] = ("ra
     return [(cell, flag, init) for cell in cells for flag in flags for init in inits]
 
 
-def overrides_of(cell: str, bidirectional: bool, init: str) -> list[str]:
-    """The ``-S`` settings of one variant; ``init: lm`` trains language models of the same cell (cached per cell)."""
-    settings = [f"model.cell={cell}", f"model.bidirectional={str(bidirectional).lower()}", f"model.init={init}"]
-    return settings + ([f"lm.cell={cell}"] if init == "lm" else [])
+def sweeps(cells: list[str], bidirectional: str, inits: tuple[str, ...], prefix: str) -> list[list[str]]:
+    """The ``dvc exp run --queue`` arguments that queue the grid, one sweep per group of experiments."""
+    flags = {"both": "true,false", "true": "true", "false": "false"}[bidirectional]
+    grid = [f"model.bidirectional={flags}"]
+    commands = []
+    shared = [init for init in inits if init != "lm"]
+    if shared:
+        commands.append(
+            ["-n", prefix, "-S", f"model.cell={','.join(cells)}", *_set(grid), "-S", f"model.init={','.join(shared)}"]
+        )
+    if "lm" in inits:  # the language models must have the variant's cell: one sweep per cell
+        for cell in cells:
+            commands.append(["-n", f"{prefix}-lm-{cell.replace('_', '')}", "-S", f"model.cell={cell}", "-S", f"lm.cell={cell}",
+                             *_set(grid), "-S", "model.init=lm"])  # fmt: skip
+    return commands
 
 
-def run_experiments(names: dict[str, Variant], settings: list[str]) -> None:
-    """Queue one experiment per variant (replacing earlier ones of the same name) and run the queue."""
-    existing = set(experiment_revisions())
-    stale = [name for name in names if name in existing]
+def _set(settings: list[str]) -> list[str]:
+    return [arg for value in settings for arg in ("-S", value)]
+
+
+def is_ours(name: str | None, prefix: str) -> bool:
+    """Whether an experiment was queued by ``stages compare --prefix PREFIX`` (``PREFIX-3``, ``PREFIX-lm-gru-1``)."""
+    return bool(name) and re.fullmatch(rf"{re.escape(prefix)}(-lm-[a-z]+)?-\d+", name) is not None
+
+
+def run_experiments(
+    cells: list[str], bidirectional: str, inits: tuple[str, ...], settings: list[str], prefix: str
+) -> None:
+    """Queue the grid with DVC's sweep syntax (replacing earlier experiments of this prefix) and run the queue."""
+    stale = [row["Experiment"] for row in experiment_rows() if is_ours(row.get("Experiment"), prefix)]
     if stale:
         dvc("exp", "remove", *stale)
-    for name, variant in names.items():
-        overrides = [*overrides_of(*variant), *settings]
-        dvc("exp", "run", "--queue", "-n", name, *(arg for value in overrides for arg in ("-S", value)))
-    log.info("running %d queued experiments with one worker", len(names))
+    for sweep in sweeps(cells, bidirectional, inits, prefix):
+        dvc("exp", "run", "--queue", *sweep, *_set(settings))
+    log.info("running the queued experiments with one worker")
     dvc("exp", "run", "--run-all", "-j", "1")
 
 
-def experiment_revisions() -> dict[str, dict]:
-    """Every experiment in ``dvc exp show --json`` by name: its revision and data."""
-    shown = dvc_json("exp", "show") or []
-    found = {}
-    for baseline in shown:
-        for experiment in baseline.get("experiments") or []:
-            revision = (experiment.get("revs") or [{}])[0]
-            if experiment.get("name") and revision.get("data"):
-                found[experiment["name"]] = revision
-    return found
+def experiment_rows() -> list[dict]:
+    """Every experiment's row of ``dvc.api.exp_show``: name, revision, params and metrics."""
+    import dvc.api
+
+    return [row for row in dvc.api.exp_show() if row.get("Experiment")]
 
 
-def _dig(data: dict, file: str, keys: tuple[str, ...]):
-    value = (data.get("metrics") or {}).get(file, {}).get("data", {})
-    for key in keys:
-        value = value.get(key, {}) if isinstance(value, dict) else {}
-    return value if value != {} else None
+def _value(row: dict, file: str, key: str):
+    """A flattened ``exp_show`` value; DVC prefixes the file name when two files share a key."""
+    return row.get(f"{file}:{key}", row.get(key))
 
 
-def collect(names: dict[str, Variant]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """The comparison table and each variant's history, read from the experiments."""
-    revisions = experiment_revisions()
-    missing = [name for name in names if name not in revisions]
+def variant_of(row: dict) -> Variant:
+    """(cell, bidirectional, init) from an experiment's params (``exp_show`` gives them as text)."""
+    params = paths.PARAMS.as_posix()
+    bidirectional = str(_value(row, params, "model.bidirectional")).lower() == "true"
+    return _value(row, params, "model.cell"), bidirectional, _value(row, params, "model.init")
+
+
+def read_history(revision: str) -> pd.DataFrame:
+    """An experiment's committed per-epoch history."""
+    import dvc.api
+
+    return pd.read_csv(io.StringIO(dvc.api.read(paths.HISTORY.as_posix(), rev=revision)), sep="\t")
+
+
+def collect(wanted: list[Variant], prefix: str) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The comparison table and each variant's history, read from this prefix's experiments (newest first)."""
+    found: dict[Variant, dict] = {}
+    for row in experiment_rows():
+        if is_ours(row["Experiment"], prefix):
+            found.setdefault(variant_of(row), row)
+    missing = [variant_name(prefix, *variant) for variant in wanted if variant not in found]
     if missing:
         raise PipelineError(f"experiments {', '.join(missing)} not found: run `stages compare` without --no-run first")
     rows, histories = [], {}
-    for name, (cell, bidirectional, init) in names.items():
-        revision = revisions[name]
-        row = {"variant": name, "cell": cell, "bidirectional": bidirectional, "init": init}
-        row |= {column: _dig(revision["data"], file, keys) for column, (file, keys) in COLUMNS.items()}
-        rows.append(row)
-        tsv = git_show(revision["rev"], paths.HISTORY.as_posix())
-        histories[name] = pd.read_csv(io.StringIO(tsv), sep="\t")
+    for cell, bidirectional, init in wanted:
+        row = found[(cell, bidirectional, init)]
+        name = variant_name(prefix, cell, bidirectional, init)
+        table_row = {"variant": name, "experiment": row["Experiment"], "cell": cell, "bidirectional": bidirectional,
+                     "init": init}  # fmt: skip
+        values = {column: _value(row, file, key) for column, (file, key) in COLUMNS.items()}
+        values |= {column: int(values[column]) for column in ("epochs_run", "params") if values[column] is not None}
+        rows.append(table_row | values)
+        histories[name] = read_history(row["rev"])
     return pd.DataFrame(rows), histories
 
 
-def git_show(revision: str, path: str) -> str:
-    """A file's content at a git revision."""
-    done = subprocess.run(["git", "show", f"{revision}:{path}"], capture_output=True, text=True)
-    if done.returncode:
-        raise PipelineError(f"{path} is not committed in experiment {revision[:7]}: {done.stderr.strip()}")
-    return done.stdout
+def baseline_row(path: Path) -> dict:
+    """The ``baseline`` stage's reference row for the table (empty when it has not run)."""
+    if not path.is_file():
+        return {}
+    result = json.loads(path.read_text(encoding="utf-8"))["baseline"]
+    return {
+        "variant": "baseline", "experiment": "(baseline stage)", "cell": None, "bidirectional": None,
+        "init": result["model"], "test_accuracy": result["test"]["accuracy"], "test_f1": result["test"]["f1"],
+        "test_roc_auc": result["test"]["roc_auc"], "train_time_s": result["train_time_s"], "epochs_run": None,
+        "params": result["features"], "val_accuracy": result["val"]["accuracy"],
+    }  # fmt: skip
 
 
 def table_markdown(table: pd.DataFrame, settings: list[str]) -> str:
@@ -118,28 +159,33 @@ def table_markdown(table: pd.DataFrame, settings: list[str]) -> str:
     lines = [
         "# Cell variants compared",
         "",
-        "Produced by `stages compare` (one `dvc exp run` per variant) with params.yaml"
+        "Produced by `stages compare` (one DVC experiment per variant, queued as a sweep) with params.yaml"
         + (f" and {', '.join(f'`{s}`' for s in settings)}" if settings else "")
         + ".",
         "",
-        "| variant | init | test accuracy | test F1 | test ROC AUC | training time (s) | epochs | params |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | experiment | init | test accuracy | test F1 | test ROC AUC | training time (s) | epochs | params |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in table.itertuples():
+        epochs = "—" if pd.isna(row.epochs_run) else f"{int(row.epochs_run)}"
         lines.append(
-            f"| {row.variant} | {row.init} | {row.test_accuracy:.4f} | {row.test_f1:.4f} | {row.test_roc_auc:.4f} "
-            f"| {row.train_time_s:.0f} | {row.epochs_run} | {row.params:,} |"
+            f"| {row.variant} | {row.experiment} | {row.init} | {row.test_accuracy:.4f} | {row.test_f1:.4f} | {row.test_roc_auc:.4f} "
+            f"| {row.train_time_s:.0f} | {epochs} | {int(row.params):,} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def curves_figure(histories: dict[str, pd.DataFrame], target: Path, dpi: int = 100) -> None:
-    """One figure overlaying every variant's validation accuracy per epoch."""
+def curves_figure(
+    histories: dict[str, pd.DataFrame], target: Path, reference: float | None = None, dpi: int = 100
+) -> None:
+    """One figure overlaying every variant's validation accuracy per epoch (and the baseline's, dashed)."""
     from stages.plot import plt, save
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, history in histories.items():
         ax.plot(history["epoch"], history["val_accuracy"], "o-", label=name)
+    if reference is not None:
+        ax.axhline(reference, color="grey", linestyle="--", label="baseline (n-gram LR)")
     ax.set(title="Validation accuracy per epoch", xlabel="epoch", ylabel="validation accuracy")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
@@ -157,12 +203,14 @@ def run(
     inits: tuple[str, ...] = ("random",),
 ) -> pd.DataFrame:
     """The whole command: run the experiments (unless ``train`` is False), then write the comparison."""
-    names = {variant_name(prefix, *variant): variant for variant in variants(cells, bidirectional, inits)}
     if train:
-        run_experiments(names, settings)
-    table, histories = collect(names)
+        run_experiments(cells, bidirectional, inits, settings, prefix)
+    table, histories = collect(variants(cells, bidirectional, inits), prefix)
+    reference = baseline_row(paths.BASELINE_METRICS)
+    if reference:
+        table = pd.concat([table, pd.DataFrame([reference])], ignore_index=True)
     write_text(out_dir / "variants.md", table_markdown(table, settings))
     write_text(out_dir / "variants.csv", table.to_csv(index=False, lineterminator="\n"))
-    curves_figure(histories, out_dir / "val_accuracy.png")
+    curves_figure(histories, out_dir / "val_accuracy.png", reference.get("val_accuracy") if reference else None)
     log.info("wrote %s", ", ".join(str(out_dir / n) for n in ("variants.md", "variants.csv", "val_accuracy.png")))
     return table

@@ -20,6 +20,7 @@ from stages import paths
 from stages.arrays import Encoding, load_split
 from stages.atomic import write_json, write_text
 from stages.errors import PipelineError
+from stages.scores import binary_metrics
 from stages.tables import read_table
 from stages.text import read_vocabulary
 
@@ -27,36 +28,6 @@ log = logging.getLogger(__name__)
 
 CURVE_POINTS = 200
 LABEL_NAMES = ("neg", "pos")
-
-
-def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
-    """Loss, accuracy, precision, recall, F1 and ROC AUC of probabilities ``p`` for labels ``y``."""
-    y = y.astype(bool)
-    predicted = p >= threshold
-    tp = int(np.sum(predicted & y))
-    fp = int(np.sum(predicted & ~y))
-    fn = int(np.sum(~predicted & y))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    clipped = np.clip(p, 1e-7, 1 - 1e-7)
-    return {
-        "loss": float(-np.mean(np.where(y, np.log(clipped), np.log(1 - clipped)))),
-        "accuracy": float(np.mean(predicted == y)),
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0,
-        "roc_auc": roc_auc(y, p),
-        "threshold": float(threshold),
-    }
-
-
-def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
-    """Area under the ROC curve via the rank statistic (ties count half)."""
-    positives, negatives = int(y.sum()), int((~y.astype(bool)).sum())
-    if not positives or not negatives:
-        return float("nan")
-    ranks = pd.Series(p).rank(method="average").to_numpy()
-    return float((ranks[y.astype(bool)].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def _thresholds_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

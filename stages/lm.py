@@ -32,6 +32,7 @@ from stages import checkpoint, paths
 from stages.arrays import load_split
 from stages.atomic import atomic_path, write_json, write_text
 from stages.errors import PipelineError
+from stages.params import section_class
 from stages.tables import read_table
 from stages.text import OOV_ID, encode, read_vocabulary, token_index, tokenize
 
@@ -44,22 +45,7 @@ HISTORY_POINTS = 100  # rows of the loss curve
 HISTORY_COLUMNS = ("step", "tokens", "forward_loss", "backward_loss")
 
 
-@dataclass(frozen=True)
-class LMParams:
-    """The ``lm`` section of params.yaml."""
-
-    cell: str
-    units: int
-    layers: int
-    embedding_dim: int
-    window: int
-    batch_size: int
-    learning_rate: float
-    clipnorm: float
-    sampled: int
-    epochs: float
-    eval_tokens: int
-    seed: int
+LMParams = section_class("lm")  # cell, units, layers, embedding_dim, window, ... as in params.yaml
 
 
 # --- the text -------------------------------------------------------------------------
@@ -311,11 +297,15 @@ class Trainer:
         return {"model": self.variables, "optimizer": list(self.optimizer.variables)}
 
     def perplexity(self, ids: np.ndarray, eval_tokens: int, batch_size: int = 64) -> dict[str, float]:
-        """Full-softmax perplexity of each direction on the first ``eval_tokens`` tokens of ``ids`` (0 = all)."""
+        """Full-softmax perplexity of each direction on the first ``eval_tokens`` tokens of ``ids`` (0 = all).
+
+        At least one window is scored, however small ``eval_tokens`` is.
+        """
         import tensorflow as tf
 
         window = self.params.window
-        starts = window_starts(len(ids) if not eval_tokens else min(len(ids), eval_tokens + 1), window)
+        scored = len(ids) if not eval_tokens else min(len(ids), max(eval_tokens, window) + 1)  # at least one window
+        starts = window_starts(scored, window)
         if not len(starts):
             raise PipelineError(f"validation text has fewer than {window + 1} tokens: lower lm.window")
         kernel, bias = self.output.kernel, self.output.bias

@@ -74,17 +74,6 @@ def build_model(
     return keras.Model(tokens, probability, name=f"{prefix}{'bi' if bidirectional else ''}{cell}_classifier")
 
 
-def average_members(members: list[keras.Model]) -> keras.Model:
-    """One model whose output is the mean of the members' probabilities (an ensemble).
-
-    The members must have distinct layer names (``build_model``'s ``prefix``); they stay
-    whole sub-models, so the saved file loads in safe mode like a single model.
-    """
-    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
-    mean = layers.Average(name="mean_probability")([member(tokens) for member in members])
-    return keras.Model(tokens, mean, name=f"ensemble_of_{len(members)}")
-
-
 def recurrent_layers(model: keras.Model) -> list[layers.Layer]:
     """The model's recurrent layers in order (two per stacked layer when bidirectional)."""
     return [layer for layer in model.layers if isinstance(layer, tuple(CELLS.values()))]

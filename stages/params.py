@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,9 @@ class Key:
 
 
 def _is_int(value: Any) -> bool:
+    """An integer, or a float with an integer value (YAML's ``4.0``, ``dvc exp run -S key=4.0``)."""
+    if isinstance(value, float):
+        return math.isfinite(value) and value.is_integer()
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -240,6 +243,24 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "seed": Key(int, 42, "Seed of the weights, the window order and the sampled classes.", minimum=0),
     },
+    "baseline": {
+        "ngrams": Key(int, 2, "Longest n-gram of the bag of n-grams (1 = words only).", minimum=1, maximum=3),
+        "min_df": Key(int, 1, "Keep n-grams seen in at least this many training reviews.", minimum=1),
+        "alpha": Key(
+            float,
+            1.0,
+            "Smoothing of the naive-Bayes counts behind each feature's weight.",
+            minimum=0,
+            exclusive_minimum=True,
+        ),
+        "c": Key(
+            float,
+            1.0,
+            "Inverse L2 regularisation strength of the logistic regression (chosen on validation).",
+            minimum=0,
+            exclusive_minimum=True,
+        ),
+    },
     "evaluate": {
         "threshold": Key(
             float,
@@ -274,6 +295,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "prepare": ("prepare",),
     "lm": ("lm",),
     "train": ("model", "train"),
+    "baseline": ("baseline",),
     "evaluate": ("evaluate",),
     "plot": ("plot",),
 }
@@ -334,7 +356,7 @@ def problems_in(data: dict[str, Any], sections: tuple[str, ...] | None = None) -
 
 def _cross_checks(data: dict[str, Any], sections: tuple[str, ...]) -> list[str]:
     """Checks beyond one value's type and range."""
-    problems = []
+    problems = _transfer_checks(data) if {"model", "lm"} <= set(sections) else []
     download = data.get("download")
     if "download" in sections and isinstance(download, dict):
         for key in ("sha256", "mirror_sha256"):
@@ -343,6 +365,39 @@ def _cross_checks(data: dict[str, Any], sections: tuple[str, ...]) -> list[str]:
                 continue
             if isinstance(digest, str) and not _is_sha256(digest):
                 problems.append(f"download.{key}: {digest!r} is not a SHA-256, expected 64 hex digits")
+    return problems
+
+
+def _transfer_checks(data: dict[str, Any]) -> list[str]:
+    """``model.init`` from the language models needs a classifier shaped to receive their weights.
+
+    The same rule as ``stages/pretrained.py`` applies when training, but checked here the
+    whole file is refused before any stage runs (and before DVC removes any output).
+    """
+    model, lm = data.get("model"), data.get("lm")
+    if not isinstance(model, dict) or not isinstance(lm, dict) or model.get("init") not in ("lm_embedding", "lm"):
+        return []
+    init, problems = model["init"], []
+    if model.get("embedding_dim") != lm.get("embedding_dim"):
+        problems.append(
+            f"model.embedding_dim: {model.get('embedding_dim')!r} differs from lm.embedding_dim "
+            f"{lm.get('embedding_dim')!r}, but model.init {init} copies the language models' embedding: "
+            "set both to the same value, or model.init: random"
+        )
+    if init == "lm":
+        mismatched = [key for key in ("cell", "units") if model.get(key) != lm.get(key)]
+        layers, lm_layers = model.get("layers"), lm.get("layers")
+        too_deep = isinstance(layers, int) and isinstance(lm_layers, int) and layers > lm_layers
+        if too_deep or (model.get("bidirectional") and layers != 1):
+            mismatched.append("layers")
+        if mismatched:
+            ours = ", ".join(f"model.{key} {model.get(key)!r}" for key in mismatched)
+            theirs = ", ".join(f"lm.{key} {lm.get(key)!r}" for key in mismatched)
+            problems.append(
+                f"model.init: lm copies the language models' recurrent layers, but {ours} do not fit {theirs}: "
+                "use the same cell and units and at most lm.layers layers (one when bidirectional), "
+                "or model.init: lm_embedding"
+            )
     return problems
 
 
@@ -361,8 +416,29 @@ def load_sections(stage: str, path: str | os.PathLike[str]) -> dict[str, dict[st
 
 
 def _coerced(section: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The section's values with YAML integers turned into floats where the key is a float (``1`` means ``1.0``)."""
-    return {key: float(value) if SCHEMA[section][key].kind is float else value for key, value in values.items()}
+    """The section's values in their schema's type: ``1`` is ``1.0`` for a float key, ``4.0`` is ``4`` for an int key."""
+    convert = {float: float, int: int, "int_list": lambda items: [int(item) for item in items]}
+    return {key: convert.get(SCHEMA[section][key].kind, _same)(value) for key, value in values.items()}
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+_PYTHON_TYPES = {str: str, int: int, float: float, bool: bool, "int_list": list[int]}
+
+
+def section_class(section: str, doc: str = "") -> type:
+    """A frozen dataclass with one field per key of ``section``, in schema order (``ModelParams`` etc.).
+
+    Stages take one such object per section, built once from the validated values, so a
+    function's signature says which section it reads and a new key needs no code listing it.
+    """
+    fields = [(key, _PYTHON_TYPES[spec.kind]) for key, spec in SCHEMA[section].items()]
+    name = "".join(part.title() for part in section.split("_")) + "Params"
+    cls = make_dataclass(name, fields, frozen=True)
+    cls.__doc__ = doc or f"The ``{section}`` section of params.yaml (fields: the schema's keys)."
+    return cls
 
 
 def validate_file(path: str | os.PathLike[str]) -> list[str]:

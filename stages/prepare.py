@@ -116,7 +116,9 @@ def run(
 ) -> dict:
     """The whole stage; returns the stats it writes."""
     columns = ("split", "label", "text", "movie") if val_grouping == "movie" else ("split", "label", "text")
-    table = sample_balanced(read_table(table_path, columns), limit, seed).reset_index(drop=True)
+    table = sample_balanced(read_table(table_path, columns), limit, seed)
+    source_rows = table.index.to_numpy()  # each review's row in the reviews table (``limit`` samples some)
+    table = table.reset_index(drop=True)
     rows = split_rows(table, val_fraction, seed, val_grouping)
     tokens = [tokenize(text) for text in tqdm(table["text"], desc="tokenize", unit=" reviews", disable=None)]
     vocabulary = build_vocabulary((tokens[i] for i in rows["train"]), vocab_size, skip_top)
@@ -133,7 +135,7 @@ def run(
         covered = sum(sum(1 for t in tokens[i] if t in index) for i in split_rows_) if split == "train" else None
         save_split(
             paths.split_arrays(split, out_dir),
-            Split(pad(encoded, max_len, padding), labels[split_rows_], lengths, full_lengths, split_rows_),
+            Split(pad(encoded, max_len, padding), labels[split_rows_], lengths, full_lengths, source_rows[split_rows_]),
         )
         entry = {
             "reviews": len(split_rows_),

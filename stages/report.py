@@ -17,7 +17,7 @@ from stages.atomic import write_text
 from stages.dvc_cli import dvc_json
 from stages.errors import PipelineError
 
-METRIC_FILES = (paths.METRICS, paths.TRAIN_METRICS, paths.LM_METRICS)
+METRIC_FILES = (paths.METRICS, paths.TRAIN_METRICS, paths.LM_METRICS, paths.BASELINE_METRICS)
 FIGURES = (
     ("Loss", "loss.png"),
     ("Accuracy", "accuracy.png"),
@@ -95,15 +95,22 @@ def metrics_section(diff: dict, base: str) -> list[str]:
     return [*lines, ""]
 
 
-def figures_section(report_path: Path) -> list[str]:
-    """Markdown images of the plot PNGs, by path relative to the report."""
+def figures_section(report_path: Path, figures_url: str = "") -> list[str]:
+    """Markdown images of the plot PNGs by path relative to the report, or a link to where they were uploaded."""
+    present = [(title, paths.FIGURES / name) for title, name in FIGURES if (paths.FIGURES / name).exists()]
+    if not present:
+        return ["No figures found: run `dvc repro plot`.", ""]
+    if figures_url:  # a PR comment cannot show the runner's files: link the uploaded artifact instead
+        names = ", ".join(f"{title} (`{figure.name}`)" for title, figure in present)
+        return [
+            f"The figures ({names}) and the interactive `dvc plots diff` are in [the run's artifact]({figures_url}).",
+            "",
+        ]
     lines = []
-    for title, name in FIGURES:
-        figure = paths.FIGURES / name
-        if figure.exists():
-            relative = os.path.relpath(figure, report_path.parent)
-            lines += [f"### {title}", "", f"![{title}]({relative})", ""]
-    return lines or ["No figures found: run `dvc repro plot`.", ""]
+    for title, figure in present:
+        relative = os.path.relpath(figure, report_path.parent)
+        lines += [f"### {title}", "", f"![{title}]({relative})", ""]
+    return lines
 
 
 def generations_section() -> list[str]:
@@ -113,7 +120,7 @@ def generations_section() -> list[str]:
     return [line for line in paths.LM_GENERATIONS.read_text(encoding="utf-8").splitlines() if not line.startswith("# ")]
 
 
-def build(base: str, report_path: Path) -> str:
+def build(base: str, report_path: Path, figures_url: str = "") -> str:
     """The whole report as Markdown."""
     check_revision(base)
     params = dvc_json("params", "diff", base, "--all") or {}
@@ -133,15 +140,15 @@ def build(base: str, report_path: Path) -> str:
         *metrics_section(metrics, base),
         "## Plots",
         "",
-        *figures_section(report_path),
+        *figures_section(report_path, figures_url),
         "## Language model generations",
         *generations_section(),
     ]
     return "\n".join(lines)
 
 
-def run(base: str, report_path: Path) -> str:
+def run(base: str, report_path: Path, figures_url: str = "") -> str:
     """Build the report and write it atomically; returns the Markdown."""
-    markdown = build(base, report_path)
+    markdown = build(base, report_path, figures_url)
     write_text(report_path, markdown)
     return markdown

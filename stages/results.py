@@ -56,7 +56,21 @@ def headline(root: Path = Path(".")) -> str:
         f"{lm['wall_time_s']:.0f} s ({lm['tokens_per_s']:,.0f} tokens/s) |",
         f"| language-model validation perplexity | forward {lm['val_perplexity']['forward']:.1f}, backward "
         f"{lm['val_perplexity']['backward']:.1f} ({lm['val_tokens_scored']:,} tokens, full softmax) |",
+        *baseline_row(root),
     ])  # fmt: skip
+
+
+def baseline_row(root: Path) -> list[str]:
+    """The reference row (``baseline`` stage), when its metrics exist."""
+    path = root / paths.BASELINE_METRICS
+    if not path.is_file():
+        return []
+    result = _read_json(path)["baseline"]
+    return [
+        f"| reference: {result['model']} (`baseline` stage) | test accuracy {result['test']['accuracy']:.4f} "
+        f"(validation {result['val']['accuracy']:.4f}), {result['features']:,} features, fitted in "
+        f"{result['train_time_s']:.0f} s |"
+    ]
 
 
 def language_model_data(root: Path = Path(".")) -> str:

@@ -1,36 +1,18 @@
-"""Shared fixtures: a project-like working folder with params and tiny data."""
+"""Shared fixtures: a working folder, the mirror, tiny data and language models (helpers: project.py, tiny.py)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-# The full text of the official archive (labeled and unlabeled reviews), the project's default mirror...
-MIRROR = (ROOT / ".." / "shared" / "data" / "aclImdb_v1-text.tar.gz").resolve()
-MIRROR_SHA256 = "18860a094ab22ece975d0cf0c29762fdb4a70e02ac83e7528b569f606a2f699f"
-# ...and its labeled part alone, whose labeled reviews are byte-identical.
-LABELED_MIRROR = (ROOT / ".." / "shared" / "data" / "aclImdb_v1-labeled.tar.gz").resolve()
+from tests.project import MIRROR
+from tests.tiny import lm_params
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def default_params() -> dict:
-    """The project's params.yaml as a dict."""
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
-
-
-def write_params(folder: Path, params: dict) -> Path:
-    """Write a params file into ``folder``."""
-    path = folder / "params.yaml"
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return path
 
 
 @pytest.fixture
@@ -47,25 +29,6 @@ def mirror() -> Path:
     if not MIRROR.is_file():
         pytest.skip(f"mirror {MIRROR} not present")
     return MIRROR
-
-
-def copy_project(target: Path) -> Path:
-    """Copy the tracked project files (no data, no venv) into ``target``."""
-    ignore = shutil.ignore_patterns(
-        ".venv", "data", ".git", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache", "tmp", "cache"
-    )
-    shutil.copytree(ROOT, target, ignore=ignore, dirs_exist_ok=True)
-    return target
-
-
-def lm_params(**overrides):
-    """The ``lm`` section shrunk to a tiny CPU run (every other key at its default)."""
-    from stages.lm import LMParams
-    from tests.tiny import defaults
-
-    tiny = {"units": 8, "embedding_dim": 8, "window": 8, "batch_size": 4, "learning_rate": 0.01, "sampled": 10,
-            "epochs": 2.0, "eval_tokens": 0, "seed": 1}  # fmt: skip
-    return LMParams(**(defaults("lm") | tiny | overrides))
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import pytest
 
 from stages import paths
 from stages.atomic import atomic_path, write_json
-from tests.conftest import ROOT, default_params, write_params
+from tests.project import default_params, subprocess_env, write_params
 from tests.synthetic import review_table
 from tests.tiny import TINY_MODEL, TINY_TRAIN
 
@@ -69,7 +69,7 @@ def check_outputs_load(folder: Path) -> int:
 
 def kill_after(folder: Path, stage: str, seconds: float) -> int | None:
     """Start ``stage``, SIGKILL it after ``seconds`` (unless it ended); return its exit code."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    env = subprocess_env()
     process = subprocess.Popen([sys.executable, "-m", "stages", "-q", stage], cwd=folder, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
@@ -99,7 +99,7 @@ def test_prepare_and_train_killed_at_any_moment_leave_only_complete_outputs(tmp_
             leftovers = [p.name for p in tmp_path.rglob(".*.tmp-*")]
             # A SIGKILL can strand a hidden temporary file; no stage ever reads one.
             assert all(name.startswith(".") for name in leftovers)
-        env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+        env = subprocess_env()
         done = subprocess.run(
             [sys.executable, "-m", "stages", stage], cwd=tmp_path, env=env, capture_output=True, text=True
         )

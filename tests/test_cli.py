@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from stages import paths
 from stages.cli import app
 from stages.params import SCHEMA, STAGE_SECTIONS
-from tests.conftest import default_params, lm_params, write_params
+from tests.project import default_params, write_params
 from tests.synthetic import held_out_text, review_table
-from tests.tiny import TINY_MODEL, TINY_TRAIN
+from tests.tiny import TINY_MODEL, TINY_TRAIN, lm_params
 
 runner = CliRunner()
 

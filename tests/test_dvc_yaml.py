@@ -3,7 +3,7 @@
 import yaml
 
 from stages.params import STAGE_SECTIONS, dvc_params
-from tests.conftest import ROOT
+from tests.project import ROOT
 
 
 def load_dvc_yaml() -> dict:
@@ -12,15 +12,24 @@ def load_dvc_yaml() -> dict:
 
 def test_each_stage_lists_exactly_the_params_it_reads():
     stages = load_dvc_yaml()["stages"]
-    assert set(stages) >= set(STAGE_SECTIONS)
+    assert set(stages) == {"validate", *STAGE_SECTIONS}
     for name in STAGE_SECTIONS:
         assert sorted(stages[name].get("params", [])) == sorted(dvc_params(name)), name
+
+
+def test_validation_reads_the_whole_params_file_and_runs_before_every_stage():
+    stages = load_dvc_yaml()["stages"]
+    assert list(stages)[0] == "validate"
+    assert stages["validate"]["params"] == [{"params.yaml": None}]  # every key, unknown ones included
+    assert stages["validate"]["outs"] == [{"data/params.ok": {"persist": True}}]
+    for name in STAGE_SECTIONS:
+        assert "data/params.ok" in stages[name]["deps"], name
 
 
 def test_each_stage_runs_its_own_module_and_lists_it_as_a_dependency():
     for name, stage in load_dvc_yaml()["stages"].items():
         assert stage["cmd"].startswith(f"python -m stages {name}"), name
-        assert f"stages/{name}.py" in stage["deps"], name
+        assert f"stages/{'params' if name == 'validate' else name}.py" in stage["deps"], name
         for dep in stage["deps"]:
             assert (ROOT / dep).exists() or dep.startswith(("data/", "reports/")), dep
 
@@ -61,4 +70,29 @@ def imported_stage_modules(name: str) -> set[str]:
 def test_code_deps_are_exactly_the_modules_each_stage_runs():
     for name, stage in load_dvc_yaml()["stages"].items():
         listed = {dep[len("stages/") : -len(".py")] for dep in stage["deps"] if dep.startswith("stages/")}
-        assert listed == imported_stage_modules(name), name
+        expected = (
+            {"params"} if name == "validate" else imported_stage_modules(name)
+        )  # its output is the schema's verdict
+        assert listed == expected, name
+
+
+def _outs(stage: dict) -> dict[str, dict]:
+    return {next(iter(o)) if isinstance(o, dict) else o: (next(iter(o.values())) if isinstance(o, dict) else {})
+            for o in stage.get("outs", [])}  # fmt: skip
+
+
+def test_metrics_are_declared_at_the_top_level_and_committed():
+    pipeline = load_dvc_yaml()
+    assert all("metrics" not in stage for stage in pipeline["stages"].values())  # stage-level is deprecated
+    outs = {path: options for stage in pipeline["stages"].values() for path, options in _outs(stage).items()}
+    assert pipeline["metrics"]
+    for path in pipeline["metrics"]:
+        owner = next(out for out in outs if path == out or path.startswith(f"{out}/"))
+        assert outs[owner].get("cache") is False, path  # in git, so `dvc metrics diff` works in a fresh clone
+
+
+def test_the_classifier_is_a_registered_model_artifact():
+    pipeline = load_dvc_yaml()
+    artifact = pipeline["artifacts"]["imdb-rnn-classifier"]
+    assert artifact["type"] == "model" and artifact["desc"] and artifact["labels"]
+    assert artifact["path"] in _outs(pipeline["stages"]["train"])

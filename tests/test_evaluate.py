@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages import evaluate
+from stages import evaluate, scores
 
 
 def test_binary_metrics_match_hand_computation():
     y = np.array([1, 1, 1, 0, 0, 0])
     p = np.array([0.9, 0.6, 0.4, 0.7, 0.2, 0.1])
-    m = evaluate.binary_metrics(y, p, 0.5)
+    m = scores.binary_metrics(y, p, 0.5)
     # tp=2 (0.9, 0.6), fp=1 (0.7), fn=1 (0.4), tn=2
     assert m["accuracy"] == pytest.approx(4 / 6)
     assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
@@ -30,7 +30,7 @@ def test_roc_curve_is_monotone_thinned_and_ends_at_corners():
     assert (roc.iloc[0][["fpr", "tpr"]] == 0).all() and (roc.iloc[-1][["fpr", "tpr"]] == 1).all()
     assert roc["fpr"].is_monotonic_increasing and roc["tpr"].is_monotonic_increasing
     area = np.trapezoid(roc["tpr"], roc["fpr"])
-    assert area == pytest.approx(evaluate.roc_auc(y, p), abs=0.01)
+    assert area == pytest.approx(scores.roc_auc(y, p), abs=0.01)
     pr = evaluate.precision_recall_curve(y, p)
     assert len(pr) <= evaluate.CURVE_POINTS and pr["recall"].iloc[-1] == 1
 

@@ -12,7 +12,7 @@ from stages import lm, paths
 from stages.errors import PipelineError
 from stages.saving import load
 from stages.text import read_vocabulary, token_index, tokenize
-from tests.conftest import lm_params
+from tests.tiny import lm_params
 
 
 def test_full_softmax_loss_is_the_cross_entropy_over_every_word_but_padding():

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from stages.cli import app
 from stages.errors import PipelineError
 from stages.params import SCHEMA, load_sections, params_doc, params_table, problems_in
-from tests.conftest import ROOT, default_params, write_params
+from tests.project import ROOT, default_params, write_params
 
 
 def test_project_params_file_is_valid_and_uses_every_key():
@@ -91,7 +91,8 @@ def test_any_value_is_accepted_or_named_in_a_problem(value):
     params = default_params()
     params["train"]["epochs"] = value
     problems = problems_in(params)
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    integral = isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and value.is_integer()
+    ok = integral and value >= 1  # 4.0 means 4
     assert (problems == []) == ok
     if not ok:
         assert problems[0].startswith("train.epochs:")
@@ -149,3 +150,18 @@ def test_integer_values_of_float_keys_reach_the_stage_as_floats(tmp_path):
     assert type(train["learning_rate"]) is float and train["learning_rate"] == 1.0
     assert all(type(lm[key]) is float for key in ("learning_rate", "epochs", "clipnorm"))
     assert type(train["epochs"]) is int  # int keys stay ints
+
+
+def test_each_section_becomes_a_frozen_typed_object_with_the_schemas_keys():
+    import dataclasses
+
+    from stages.lm import LMParams
+    from stages.train import ModelParams, TrainParams
+
+    for section, cls in {"model": ModelParams, "train": TrainParams, "lm": LMParams}.items():
+        assert [f.name for f in dataclasses.fields(cls)] == list(SCHEMA[section]), section
+        values = default_params()[section]
+        instance = cls(**values)
+        assert dataclasses.asdict(instance) == values
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            instance.seed = 1

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import MIRROR_SHA256, copy_project, write_params
+from tests.project import MIRROR_SHA256, copy_project, subprocess_env, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +24,17 @@ SMALL = {
 }
 
 
+ENV = subprocess_env()
+
+
+def run(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run a command in ``repo`` with the test's Python first on PATH."""
+    return subprocess.run(args, cwd=repo, env=ENV, capture_output=True, text=True)
+
+
 def sh(repo: Path, *args: str) -> str:
-    """Run a command in ``repo`` with the test's Python first on PATH; fail with its output."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
-    done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    """Run a command in ``repo``; fail with its output unless it succeeds."""
+    done = run(repo, *args)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 
@@ -36,7 +42,7 @@ def sh(repo: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, request) -> Path:
     """A git copy of the project with small params, pointed at the mirror, after one `dvc repro`."""
-    from tests.conftest import MIRROR
+    from tests.project import MIRROR
 
     if not MIRROR.is_file():
         pytest.skip(f"mirror {MIRROR} not present")
@@ -52,7 +58,7 @@ def repo(tmp_path_factory, request) -> Path:
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "base")
     output = sh(repo, "dvc", "repro")
-    for stage in ("download", "prepare", "lm", "train", "evaluate", "plot"):
+    for stage in ("validate", "download", "prepare", "lm", "train", "baseline", "evaluate", "plot"):
         assert f"Running stage '{stage}'" in output
     assert f"source: local file {MIRROR}" in output
     sh(repo, "git", "add", "-A")
@@ -79,6 +85,48 @@ def test_status_clean_and_second_repro_does_nothing(repo):
     assert "up to date" in sh(repo, "dvc", "status")
     output = sh(repo, "dvc", "repro")
     assert "Running stage" not in output
+
+
+def test_invalid_param_in_exp_run_fails_before_any_output_is_removed(repo):
+    done = run(repo, "dvc", "exp", "run", "-S", "model.cell=lsmt")
+    try:
+        output = done.stdout + done.stderr
+        assert done.returncode != 0
+        errors = [line for line in output.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and "model.cell: 'lsmt' is not allowed, expected one of" in errors[0]
+        assert "git checkout params.yaml" in errors[0]
+        assert "Running stage 'train'" not in output
+        assert sh(repo, "git", "status", "--porcelain").splitlines() == [" M params.yaml"]  # outputs untouched
+        status = sh(repo, "dvc", "status")
+        assert "deleted" not in status and "model.cell" in status  # only the params changed
+        assert (repo / "reports/plots/history.tsv").is_file() and (repo / "data/model/model.keras").is_file()
+    finally:
+        sh(repo, "git", "checkout", "params.yaml")
+    assert "up to date" in sh(repo, "dvc", "status")
+
+
+def test_a_second_repro_while_one_runs_fails_fast_and_corrupts_nothing(repo, tmp_path):
+    model = repo / "data/model/model.keras"
+    before = model.read_bytes()
+    log = tmp_path / "first.log"
+    with open(log, "w") as out:
+        first = subprocess.Popen(["dvc", "repro", "--force", "--single-item", "train"], cwd=repo, env=ENV, stdout=out,
+                                 stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "Running stage 'train'" not in log.read_text() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert first.poll() is None, log.read_text()  # still training: the second run overlaps it
+        began = time.monotonic()
+        second = run(repo, "dvc", "repro")
+        message = second.stdout + second.stderr
+        # DVC's lock messages: the repository lock, or (while a stage runs) the lock on the files it reads
+        assert second.returncode != 0 and ("Unable to acquire lock" in message or "is busy" in message), message
+        assert time.monotonic() - began < 60
+    finally:
+        assert first.wait(timeout=600) == 0, log.read_text()
+    assert model.read_bytes() == before  # the same params retrain the same bytes: nothing half-written
+    assert "up to date" in sh(repo, "dvc", "status")
 
 
 def test_retraining_with_same_params_leaves_later_stages_up_to_date(repo):
@@ -126,9 +174,83 @@ def test_experiment_reruns_only_model_stages_and_compares(repo):
     assert (repo / "plots_out" / "index.html").is_file() or json.loads(plots)
 
 
+def running_step(shown: list) -> int | None:
+    """The epoch the workspace's running experiment has reached, as ``dvc exp show --json`` reports it."""
+    for baseline in shown:
+        if baseline.get("rev") != "workspace":
+            continue
+        data = (baseline.get("data") or {}).get("metrics", {}).get("reports/live/metrics.json", {}).get("data", {})
+        if "step" in data and "val_loss" in data:
+            return data["step"]
+    return None
+
+
+def test_dvc_exp_show_reports_live_steps_while_training_and_plots_render(repo, tmp_path):
+    log = tmp_path / "exp.log"
+    settings = ["-S", "train.epochs=12", "-S", "train.patience=0", "-S", "train.ensemble=1", "-S", "train.seed=3"]
+    with open(log, "w") as out:
+        running = subprocess.Popen(["dvc", "exp", "run", *settings, "-n", "live"], cwd=repo, env=ENV, stdout=out,
+                                   stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    seen = set()
+    try:
+        while running.poll() is None:
+            shown = run(repo, "dvc", "exp", "show", "--json")
+            if shown.returncode == 0 and (step := running_step(json.loads(shown.stdout))) is not None:
+                seen.add(step)
+            time.sleep(0.5)
+        assert running.returncode == 0, log.read_text()
+        assert any(step < 11 for step in seen), (seen, log.read_text())  # seen before the last epoch
+        plots = json.loads(sh(repo, "dvc", "plots", "show", "--json"))["data"]
+        live = [name for name in plots if name.startswith("reports/live/plots/metrics/")]
+        assert "reports/live/plots/metrics/val_loss.tsv" in live and "reports/live/plots/metrics/accuracy.tsv" in live
+    finally:  # back to the committed results (the experiment's DVCLive files included)
+        sh(repo, "git", "checkout", "--", ".")
+        sh(repo, "git", "clean", "-fdq", "reports")
+        sh(repo, "dvc", "checkout", "--force")
+    assert "up to date" in sh(repo, "dvc", "status")
+
+
 def test_compare_trains_variants_as_experiments(repo):
     output = sh(repo, "stages", "compare", "--cells", "simple_rnn,gru", "--bidirectional", "false", "--prefix", "t")
     assert "Running stage 'download'" not in output and "Running stage 'prepare'" not in output
     table = (repo / "reports/compare/variants.md").read_text()
     assert "| t-simplernn |" in table and "| t-gru |" in table
     assert (repo / "reports/compare/val_accuracy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_shared_remote_push_pull_and_experiments_between_clones(repo, tmp_path):
+    remote = tmp_path / "dvc-remote"
+    sh(repo, "dvc", "remote", "add", "-d", "shared", str(remote))
+    sh(repo, "git", "add", ".dvc/config")
+    sh(repo, "git", "commit", "-qm", "use a shared DVC remote")
+    sh(repo, "dvc", "push")
+    clone = tmp_path / "clone"
+    sh(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    sh(clone, "dvc", "pull")
+    assert "up to date" in sh(clone, "dvc", "status")  # nothing to recompute
+    predicted = sh(clone, "stages", "predict", "A moving, beautifully acted film.")
+    assert predicted.split()[0] in ("pos", "neg")
+
+    sh(repo, "git", "tag", "-a", "imdb-rnn-classifier@v1.0.0", "-m", "register the classifier")  # a GTO version
+    downstream = tmp_path / "downstream"  # a user of the model, outside any repository
+    downstream.mkdir()
+    sh(downstream, "dvc", "artifacts", "get", str(repo), "imdb-rnn-classifier", "--rev", "v1.0.0", "-o", "model.keras")
+    for name in ("vocab.txt", "encoding.json"):
+        sh(downstream, "dvc", "get", str(repo), f"data/prepared/{name}", "--rev", "imdb-rnn-classifier@v1.0.0",
+           "-o", f"prepared/{name}")  # fmt: skip
+    assert (downstream / "model.keras").read_bytes() == (repo / "data/model/model.keras").read_bytes()
+    same = sh(downstream, "stages", "predict", "--model", "model.keras", "--prepared", "prepared",
+              "A moving, beautifully acted film.")  # fmt: skip
+    assert same.split()[:2] == predicted.split()[:2]  # label and probability
+
+    sh(clone, "dvc", "exp", "run", "-S", "train.seed=5", "-n", "shared-seed")
+    sh(clone, "dvc", "exp", "push", "origin", "shared-seed")  # git refs to the repository, outputs to the remote
+    other = tmp_path / "other"
+    sh(tmp_path, "git", "clone", "-q", str(repo), str(other))
+    sh(other, "dvc", "exp", "pull", "origin", "shared-seed")
+    sh(other, "dvc", "exp", "apply", "shared-seed")
+    sh(other, "dvc", "pull")
+    pushed = json.loads((clone / "reports/metrics.json").read_text())
+    assert json.loads((other / "reports/metrics.json").read_text()) == pushed
+    assert (other / "data/model/model.keras").read_bytes() == (clone / "data/model/model.keras").read_bytes()
+    assert "up to date" in sh(other, "dvc", "status")

@@ -6,19 +6,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stages import train
 from stages.errors import PipelineError
 from stages.predict import Predictor, check_argument, decode_utf8, reviews_from_lines
-from tests.tiny import TINY_MODEL, TINY_TRAIN, make_prepared
+from tests.tiny import make_prepared, train_tiny
 
 
 @pytest.fixture(scope="module")
 def predictor(tmp_path_factory) -> Predictor:
     folder = tmp_path_factory.mktemp("predict")
     prepared = make_prepared(folder)
-    train.run(prepared, folder / "m.keras", folder / "h.tsv", folder / "t.json", folder / "s.txt",
-              model=dict(TINY_MODEL), train=dict(TINY_TRAIN, epochs=1), state_dir=folder / "state")  # fmt: skip
-    return Predictor(folder / "m.keras", prepared)
+    train_tiny(folder, prepared, epochs=1)
+    return Predictor(folder / "model.keras", prepared)
 
 
 def check(predictor: Predictor, text: str) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from stages import paths, prepare
 from stages.errors import PipelineError
-from stages.text import OOV_ID, read_vocabulary
+from stages.text import OOV_ID, read_vocabulary, tokenize
 from tests.synthetic import review_table
 
 
@@ -83,6 +83,20 @@ def test_limit_samples_balanced_subset(tmp_path):
     stats, arrays = run_prepare(tmp_path, limit=10)
     assert len(arrays["test"]["y"]) == 10 and arrays["test"]["y"].mean() == 0.5
     assert len(arrays["train"]["y"]) + len(arrays["val"]["y"]) == 10
+
+
+@pytest.mark.parametrize("limit", [0, 10])
+def test_rows_point_at_each_review_in_the_full_table(tmp_path, limit):
+    """evaluate and lm find a review's text by ``row``: it must index the table download wrote, not the sample."""
+    table = review_table(per_label=20)
+    _, arrays = run_prepare(tmp_path, table, limit=limit, max_len=200)
+    vocabulary = read_vocabulary(tmp_path / "prepared" / "vocab.txt")
+    for split, data in arrays.items():
+        rows = table.iloc[data["row"]]
+        assert (rows["label"].to_numpy() == data["y"]).all()
+        assert set(rows["split"]) == {"test" if split == "test" else "train"}
+        first = [vocabulary[i] for i in data["x"][0][: data["length"][0]]]
+        assert first == [t if t in vocabulary else vocabulary[OOV_ID] for t in tokenize(rows["text"].iloc[0])]
 
 
 def test_missing_or_broken_table_names_the_stage_to_rerun(tmp_path):

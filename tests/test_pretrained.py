@@ -4,13 +4,13 @@ import keras
 import numpy as np
 import pytest
 
-from stages import paths, pretrained, train
+from stages import paths, pretrained
 from stages.errors import PipelineError
 from stages.model import build_model
 from stages.pretrained import transfer
 from stages.saving import load
 from stages.text import read_vocabulary
-from tests.tiny import TINY_MODEL, TINY_TRAIN
+from tests.tiny import train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +100,6 @@ def test_missing_language_model_or_another_vocabulary_names_the_stage_to_run(tra
 
 
 def test_training_from_the_language_model_runs_end_to_end(trained_lm, lm_data, tmp_path):
-    model = dict(TINY_MODEL, units=8, embedding_dim=8, bidirectional=True, init="lm")
-    metrics = train.run(lm_data / "prepared", tmp_path / "m.keras", tmp_path / "h.tsv", tmp_path / "t.json",
-                        tmp_path / "s.txt", model=model, train=dict(TINY_TRAIN, epochs=1), state_dir=tmp_path / "st",
-                        lm_dir=trained_lm / "lm")  # fmt: skip
-    assert metrics["train"]["epochs_run"] == 1 and (tmp_path / "m.keras").is_file()
+    model = {"units": 8, "embedding_dim": 8, "bidirectional": True, "init": "lm"}
+    metrics = train_tiny(tmp_path, lm_data / "prepared", model, lm_dir=trained_lm / "lm", epochs=1)
+    assert metrics["train"]["epochs_run"] == 1 and (tmp_path / "model.keras").is_file()

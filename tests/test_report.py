@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from stages.cli import app
-from tests.conftest import ROOT, default_params, write_params
+from tests.project import ROOT, default_params, subprocess_env, write_params
 
 
 def git(repo: Path, *args: str) -> None:
@@ -42,7 +40,7 @@ def repo(tmp_path, monkeypatch) -> Path:
     git(tmp_path, "init", "-q", "-b", "main")
     git(tmp_path, "config", "user.email", "t@example.org")
     git(tmp_path, "config", "user.name", "t")
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env = subprocess_env()
     subprocess.run(["dvc", "init", "-q"], cwd=tmp_path, check=True, env=env)
     commit_results(tmp_path, 0.85, 32, "base")
     git(tmp_path, "checkout", "-qb", "feature")
@@ -64,6 +62,18 @@ def test_report_shows_both_values_and_the_delta(repo):
     assert "- **this movie was** → 64 stars" in report
 
 
+def test_report_links_uploaded_figures_instead_of_runner_paths(repo):
+    (repo / "reports/figures").mkdir(parents=True)
+    (repo / "reports/figures/roc.png").write_bytes(b"\x89PNG")
+    local = CliRunner().invoke(app, ["report", "--base", "main", "--out", "reports/report.md"], catch_exceptions=False)
+    assert local.exit_code == 0 and "![ROC](figures/roc.png)" in (repo / "reports/report.md").read_text()
+    url = "https://github.com/o/r/actions/runs/1#artifacts"
+    args = ["report", "--base", "main", "--out", "reports/report.md", "--figures-url", url]
+    assert CliRunner().invoke(app, args, catch_exceptions=False).exit_code == 0
+    report = (repo / "reports/report.md").read_text()
+    assert f"[the run's artifact]({url})" in report and "ROC (`roc.png`)" in report and "![" not in report
+
+
 def test_report_on_unknown_base_is_a_clear_error(repo):
     result = CliRunner().invoke(app, ["report", "--base", "nope"], catch_exceptions=False)
     assert result.exit_code == 1
@@ -80,6 +90,10 @@ def test_pr_workflow_has_the_steps_a_reviewer_relies_on():
     assert checkout["with"]["fetch-depth"] == 0
     commands = "\n".join(step.get("run", "") for step in steps)
     assert "make repro" in commands and "dvc pull" in commands
-    assert "stages report --base" in commands and "cml comment" in commands
+    assert "stages report --base" in commands and "--figures-url" in commands and "cml" not in commands
+    assert "gh pr comment" in commands and "--edit-last --create-if-none --body-file reports/report.md" in commands
+    assert "dvc params diff" in commands and "dvc metrics diff" in commands and "$GITHUB_STEP_SUMMARY" in commands
+    upload = next(step for step in steps if step.get("uses", "").startswith("actions/upload-artifact"))
+    assert "reports/figures/" in upload["with"]["path"] and "reports/plots-diff/" in upload["with"]["path"]
     installed = (ROOT / "Makefile").read_text()
     assert ".venv/bin/.installed" in commands and "$(BIN)/.installed:" in installed

@@ -6,7 +6,7 @@ import pytest
 
 from stages import results
 from stages.errors import PipelineError
-from tests.conftest import ROOT
+from tests.project import ROOT
 
 
 def test_committed_readme_and_results_doc_match_the_reports():

@@ -2,7 +2,7 @@
 
 import re
 
-from tests.conftest import ROOT
+from tests.project import ROOT
 
 SOURCES = sorted((ROOT / "stages").glob("*.py")) + [ROOT / "bench" / "benchmark.py"]
 

@@ -1,7 +1,6 @@
 """Tests of stages/train.py on a tiny prepared dataset."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -14,14 +13,8 @@ import pytest
 from stages import checkpoint, paths, train
 from stages.errors import PipelineError
 from stages.saving import load
-from tests.conftest import ROOT, default_params, write_params
-from tests.tiny import TINY_MODEL, TINY_TRAIN, make_prepared
-
-
-def train_tiny(folder, prepared, **overrides):
-    settings = {**TINY_TRAIN, **overrides}
-    return train.run(prepared, folder / "model.keras", folder / "history.tsv", folder / "metrics.json", folder / "summary.txt",
-                     model=dict(TINY_MODEL), train=settings, state_dir=folder / "state")  # fmt: skip
+from tests.project import ROOT, default_params, subprocess_env, write_params
+from tests.tiny import TINY_MODEL, TINY_TRAIN, make_prepared, train_tiny
 
 
 def assert_same_run(metrics_a, metrics_b, model_a, model_b):
@@ -94,15 +87,40 @@ def test_jit_choice():
     assert train.choose_jit("auto", "gru", False, gpu=False) is False  # measured no faster on CPU
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path):
-    prepared = make_prepared(tmp_path)
-    model = dict(TINY_MODEL, dropout=0.2, embedding_dropout=0.1)  # seed generators must resume too
-    settings = dict(TINY_TRAIN, epochs=4)
+def live_rows(folder) -> dict[str, list[tuple[int, float]]]:
+    """DVCLive's per-epoch files in ``folder/live`` as {metric: [(step, value), ...]}."""
+    rows = {}
+    for path in sorted((folder / "live" / "plots" / "metrics").rglob("*.tsv")):
+        header, *lines = [line.split("\t") for line in path.read_text().splitlines()]
+        assert header[0] == "step", header
+        name = path.relative_to(folder / "live" / "plots" / "metrics").with_suffix("").as_posix()
+        rows[name] = [(int(line[0]), float(line[-1])) for line in lines]
+    return rows
 
-    def run(folder, **overrides):
-        folder.mkdir(exist_ok=True)
-        return train.run(prepared, folder / "model.keras", folder / "h.tsv", folder / "m.json", folder / "s.txt",
-                         model=model, train={**settings, **overrides}, state_dir=tmp_path / f"state-{folder.name}")  # fmt: skip
+
+def test_live_metrics_are_logged_every_epoch_as_the_history(tmp_path):
+    prepared = make_prepared(tmp_path)
+    train_tiny(tmp_path, prepared, epochs=3)
+    rows = live_rows(tmp_path)
+    assert set(rows) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    history = (tmp_path / "history.tsv").read_text().splitlines()
+    header = history[0].split("\t")
+    for line in history[1:]:
+        values = dict(zip(header, line.split("\t")))
+        epoch = int(values["epoch"])
+        for key in rows:
+            assert rows[key][epoch - 1] == pytest.approx((epoch - 1, float(values[key])), abs=1e-6)
+    summary = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert summary["step"] == 2 and summary["val_loss"] == rows["val_loss"][-1][1]
+    assert not (tmp_path / "live" / "dvc.yaml").exists()  # DVCLive never writes a dvc.yaml
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
+    prepared = make_prepared(tmp_path)
+    model = {"dropout": 0.2, "embedding_dropout": 0.1}  # seed generators must resume too
+
+    def run(folder):
+        return train_tiny(folder, prepared, model, state_dir=tmp_path / f"state-{folder.name}", epochs=4)
 
     straight = run(tmp_path / "straight")
     assert not (tmp_path / "state-straight").exists()  # removed after success
@@ -114,17 +132,17 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
         if epoch == 1:
             raise KeyboardInterrupt  # as Ctrl-C or SIGTERM would, after epoch 2 was saved
 
-    checkpoint.Checkpoint.on_epoch_end = interrupting
-    try:
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint.Checkpoint, "on_epoch_end", interrupting)
         with pytest.raises(PipelineError, match=r"interrupted after epoch 2.*rerun `dvc repro`"):
             run(tmp_path / "resumed")
-    finally:
-        checkpoint.Checkpoint.on_epoch_end = original
     assert json.loads((tmp_path / "state-resumed" / "state.json").read_text())["epochs_done"] == 2
     assert not (tmp_path / "resumed" / "model.keras").exists()
+    assert [step for step, _ in live_rows(tmp_path / "resumed")["val_loss"]] == [0, 1]  # kept for the resumed run
     resumed = run(tmp_path / "resumed")
     assert_same_run(straight, resumed, tmp_path / "straight" / "model.keras", tmp_path / "resumed" / "model.keras")
-    assert (tmp_path / "straight" / "h.tsv").read_text() == (tmp_path / "resumed" / "h.tsv").read_text()
+    assert (tmp_path / "straight" / "history.tsv").read_text() == (tmp_path / "resumed" / "history.tsv").read_text()
+    assert live_rows(tmp_path / "resumed") == live_rows(tmp_path / "straight")  # steps continue, nothing wiped
 
 
 def test_state_of_other_params_is_not_resumed(tmp_path):
@@ -151,7 +169,7 @@ def test_sigterm_saves_state_and_rerun_resumes(tmp_path):
         folder.mkdir()
         write_params(folder, params)
         shutil.copytree(prepared, folder / paths.PREPARED)
-        env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+        env = subprocess_env()
         command = [sys.executable, "-m", "stages", "train"]
         if name == "interrupted":
             process = subprocess.Popen(
@@ -191,21 +209,19 @@ import json, sys
 from pathlib import Path
 from stages import train
 from stages.saving import load
-from tests.tiny import TINY_MODEL, TINY_TRAIN, make_prepared
+from tests.tiny import make_prepared, train_tiny
 folder = Path(sys.argv[1])
 prepared = make_prepared(folder)
 out = folder / sys.argv[2]
-out.mkdir()
-metrics = train.run(prepared, out / "m.keras", out / "h.tsv", out / "t.json", out / "s.txt",
-                    model=dict(TINY_MODEL, dropout=0.2), train=dict(TINY_TRAIN, jit_compile="on", epochs=3), state_dir=out / "st")
-weights = load(out / "m.keras").get_weights()
+metrics = train_tiny(out, prepared, {"dropout": 0.2}, jit_compile="on", epochs=3)
+weights = load(out / "model.keras").get_weights()
 print(json.dumps({"xla": metrics["train"]["xla"], "checksum": [float(abs(w).sum()) for w in weights]}))
 """
 
 
 @pytest.mark.slow
 def test_xla_runs_repeat_exactly_across_processes(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    env = subprocess_env()
     results = []
     for name in ("a", "b"):
         done = subprocess.run(
@@ -259,7 +275,7 @@ def test_ensemble_averages_members_trained_as_single_models_with_successive_seed
     assert 0.0 <= prediction.probability <= 1.0  # predict (and evaluate) find the members' vocabulary
 
 
-def test_ensemble_interrupted_in_a_later_member_resumes_without_retraining_the_first(tmp_path):
+def test_ensemble_interrupted_in_a_later_member_resumes_without_retraining_the_first(tmp_path, monkeypatch):
     prepared = make_prepared(tmp_path)
     (tmp_path / "straight").mkdir()
     straight = train_tiny(tmp_path / "straight", prepared, ensemble=2, epochs=2)
@@ -272,18 +288,16 @@ def test_ensemble_interrupted_in_a_later_member_resumes_without_retraining_the_f
         if len(epochs_seen) == 3:  # member 2, after its first epoch
             raise KeyboardInterrupt
 
-    (tmp_path / "resumed").mkdir()
-    checkpoint.Checkpoint.on_epoch_end = interrupting
-    try:
-        with pytest.raises(PipelineError, match=r"interrupted in member 2 of 2 after epoch 1.*rerun"):
-            train_tiny(tmp_path / "resumed", prepared, ensemble=2, epochs=2)
-    finally:
-        checkpoint.Checkpoint.on_epoch_end = original
+    monkeypatch.setattr(checkpoint.Checkpoint, "on_epoch_end", interrupting)
+    with pytest.raises(PipelineError, match=r"interrupted in member 2 of 2 after epoch 1.*rerun"):
+        train_tiny(tmp_path / "resumed", prepared, ensemble=2, epochs=2)
     epochs_seen.clear()
-    checkpoint.Checkpoint.on_epoch_end = interrupting
-    try:
-        resumed = train_tiny(tmp_path / "resumed", prepared, ensemble=2, epochs=2)
-    finally:
-        checkpoint.Checkpoint.on_epoch_end = original
+    resumed = train_tiny(tmp_path / "resumed", prepared, ensemble=2, epochs=2)
     assert epochs_seen == [1]  # only member 2's last epoch ran again
+    rows = live_rows(tmp_path / "resumed")
+    assert sorted(rows) == sorted(
+        f"member_{m}/{k}" for m in (1, 2) for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+    )
+    assert all([step for step, _ in steps] == [0, 1] for steps in rows.values())  # each member its own steps
+    assert rows == live_rows(tmp_path / "straight")
     assert_same_run(straight, resumed, tmp_path / "straight" / "model.keras", tmp_path / "resumed" / "model.keras")

@@ -46,3 +46,34 @@ def make_prepared(folder: Path, per_label: int = 20, max_len: int = 20, padding:
         padding=padding, truncating="pre", val_fraction=0.25, val_grouping="random", seed=3, limit=0,
     )  # fmt: skip
     return prepared
+
+
+def train_tiny(folder: Path, prepared: Path, model: dict | None = None, state_dir: Path | None = None,
+               lm_dir: Path | None = None, **train_overrides) -> dict:  # fmt: skip
+    """Run the train stage with the tiny params (``model`` and ``train_overrides`` changing some keys).
+
+    Writes ``model.keras``, ``history.tsv``, ``metrics.json``, ``summary.txt`` and ``live/`` into ``folder``
+    and keeps its resumable state in ``folder/state`` unless ``state_dir`` says otherwise.
+    """
+    from stages import paths, train
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = ("model.keras", "history.tsv", "metrics.json", "summary.txt", "live")
+    outputs = train.Outputs(*(folder / name for name in names))
+    return train.run(
+        prepared,
+        outputs,
+        train.ModelParams(**(TINY_MODEL | (model or {}))),
+        train.TrainParams(**(TINY_TRAIN | train_overrides)),
+        state_dir=state_dir or folder / "state",
+        lm_dir=lm_dir or paths.LM,
+    )
+
+
+def lm_params(**overrides):
+    """The ``lm`` section shrunk to a tiny CPU run (every other key at its default)."""
+    from stages.lm import LMParams
+
+    tiny = {"units": 8, "embedding_dim": 8, "window": 8, "batch_size": 4, "learning_rate": 0.01, "sampled": 10,
+            "epochs": 2.0, "eval_tokens": 0, "seed": 1}  # fmt: skip
+    return LMParams(**(defaults("lm") | tiny | overrides))

@@ -215,7 +215,7 @@ def plot_command(params: ParamsOption = paths.PARAMS) -> None:
     """Draw PNG figures: training curves, confusion matrix, ROC, precision-recall, accuracy by length."""
     from stages import plot
 
-    plot.run(paths.FIGURES, **load_sections("plot", params)["plot"])
+    plot.run(paths.PLOT_DATA, paths.FIGURES, **load_sections("plot", params)["plot"])
 
 
 @app.command("predict")

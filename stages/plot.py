@@ -131,19 +131,19 @@ def save(fig: plt.Figure, target: Path, dpi: int) -> None:
     plt.close(fig)
 
 
-def run(figures: Path, dpi: int) -> list[Path]:
-    """The whole stage: read the plot data, write one PNG per figure; returns their paths."""
-    history = read_data(paths.HISTORY, sep="\t")
-    roc = read_data(paths.ROC_CURVE)
-    pr = read_data(paths.PR_CURVE)
+def run(plot_data: Path, figures: Path, dpi: int) -> list[Path]:
+    """The whole stage: read the plot data in ``plot_data``, write one PNG per figure to ``figures``; returns them."""
+    history = read_data(plot_data / paths.HISTORY.name, sep="\t")
+    roc = read_data(plot_data / paths.ROC_CURVE.name)
+    pr = read_data(plot_data / paths.PR_CURVE.name)
     made = {
         "loss": training_curve(history, "loss"),
         "accuracy": training_curve(history, "accuracy"),
-        "confusion": confusion_figure(read_data(paths.CONFUSION)),
+        "confusion": confusion_figure(read_data(plot_data / paths.CONFUSION.name)),
         "roc": curve_figure(roc, "fpr", "tpr", "ROC curve (test)", diagonal=True),
         "precision_recall": curve_figure(pr, "recall", "precision", "Precision-recall (test)", diagonal=False),
-        "length_accuracy": length_figure(read_data(paths.LENGTH_ACCURACY)),
-        "lm_loss": language_model_curve(read_data(paths.LM_HISTORY, sep="\t")),
+        "length_accuracy": length_figure(read_data(plot_data / paths.LENGTH_ACCURACY.name)),
+        "lm_loss": language_model_curve(read_data(plot_data / paths.LM_HISTORY.name, sep="\t")),
     }
     written = []
     for name in FIGURES:

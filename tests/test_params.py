@@ -165,3 +165,28 @@ def test_each_section_becomes_a_frozen_typed_object_with_the_schemas_keys():
         assert dataclasses.asdict(instance) == values
         with pytest.raises(dataclasses.FrozenInstanceError):
             instance.seed = 1
+
+
+@pytest.mark.parametrize(
+    ("init", "model", "named"),
+    [
+        ("lm_embedding", {"embedding_dim": 32}, "model.embedding_dim: 32 differs from lm.embedding_dim 64"),
+        ("lm", {"cell": "lstm", "units": 128}, "model.cell 'lstm' do not fit lm.cell 'gru'"),
+        ("lm", {"units": 32}, "model.units 32 do not fit lm.units 128"),
+        ("lm", {"units": 128, "bidirectional": False, "layers": 2}, "model.layers 2 do not fit lm.layers 1"),
+        ("lm", {"units": 128, "bidirectional": True, "layers": 2}, "model.layers 2 do not fit lm.layers 1"),
+    ],
+)
+def test_a_classifier_that_cannot_take_the_language_models_weights_is_refused_up_front(init, model, named):
+    params = default_params()
+    params["model"].update(model, init=init)
+    problems = problems_in(params)
+    assert len(problems) == 1 and named in problems[0] and "model.init" in problems[0], problems
+
+
+def test_classifiers_that_fit_the_language_models_pass():
+    params = default_params()
+    params["model"].update(init="lm", units=128)  # BiGRU(128) x 1 from GRU(128) x 1
+    assert problems_in(params) == []
+    params["model"].update(init="random", units=7, embedding_dim=3)  # random weights: anything goes
+    assert problems_in(params) == []

@@ -100,6 +100,28 @@ def length_stats(lengths: np.ndarray, max_len: int) -> dict[str, float]:
     }
 
 
+def split_stats(
+    split_tokens: list[list[str]], encoded: list[list[int]], labels: np.ndarray, index: dict, max_len: int, train: bool
+) -> dict:
+    """One split's figures: size, label balance, OOV rate, empty reviews, lengths (and, for train, vocabulary coverage)."""
+    lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
+    full_lengths = np.array([len(review) for review in split_tokens], dtype=np.int64)
+    kept_ids = sum(lengths)
+    oov = sum(ids.count(OOV_ID) for ids in encoded)
+    entry = {
+        "reviews": len(encoded),
+        "positive_share": float(labels.mean()) if len(encoded) else 0.0,
+        "oov_rate": float(oov / kept_ids) if kept_ids else 0.0,
+        "empty_reviews": int(np.sum(lengths == 0)),
+        "length": length_stats(full_lengths, max_len),
+    }
+    if train:
+        all_tokens = int(full_lengths.sum())
+        covered = sum(sum(1 for t in review if t in index) for review in split_tokens)
+        entry["vocab_coverage"] = float(covered / all_tokens) if all_tokens else 0.0
+    return entry
+
+
 def run(
     table_path: Path,
     out_dir: Path,
@@ -114,7 +136,7 @@ def run(
     seed: int,
     limit: int,
 ) -> dict:
-    """The whole stage; returns the stats it writes."""
+    """The whole stage: sample, split, tokenize, build the vocabulary, encode each split; returns the stats."""
     columns = ("split", "label", "text", "movie") if val_grouping == "movie" else ("split", "label", "text")
     table = sample_balanced(read_table(table_path, columns), limit, seed)
     source_rows = table.index.to_numpy()  # each review's row in the reviews table (``limit`` samples some)
@@ -125,35 +147,19 @@ def run(
     index = token_index(vocabulary)
     labels = table["label"].to_numpy()
     stats: dict = {"vocab": {"size": len(vocabulary), "requested_size": vocab_size, "skip_top": skip_top}, "splits": {}}
-    for split, split_rows_ in rows.items():
-        encoded = [encode(tokens[i], index, max_len, truncating) for i in split_rows_]
-        full_lengths = np.array([len(tokens[i]) for i in split_rows_], dtype=np.int64)
+    for split, chosen in rows.items():
+        split_tokens = [tokens[i] for i in chosen]
+        encoded = [encode(review, index, max_len, truncating) for review in split_tokens]
         lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
-        kept_ids = sum(lengths)
-        oov = sum(ids.count(OOV_ID) for ids in encoded)
-        all_tokens = int(full_lengths.sum())
-        covered = sum(sum(1 for t in tokens[i] if t in index) for i in split_rows_) if split == "train" else None
+        full_lengths = np.array([len(review) for review in split_tokens], dtype=np.int64)
         save_split(
             paths.split_arrays(split, out_dir),
-            Split(pad(encoded, max_len, padding), labels[split_rows_], lengths, full_lengths, source_rows[split_rows_]),
+            Split(pad(encoded, max_len, padding), labels[chosen], lengths, full_lengths, source_rows[chosen]),
         )
-        entry = {
-            "reviews": len(split_rows_),
-            "positive_share": float(labels[split_rows_].mean()) if len(split_rows_) else 0.0,
-            "oov_rate": float(oov / kept_ids) if kept_ids else 0.0,
-            "empty_reviews": int(np.sum(lengths == 0)),
-            "length": length_stats(full_lengths, max_len),
-        }
-        if covered is not None:
-            entry["vocab_coverage"] = float(covered / all_tokens) if all_tokens else 0.0
-        stats["splits"][split] = entry
-        log.info(
-            "%s: %d reviews, OOV rate %.3f, %.1f%% truncated",
-            split,
-            entry["reviews"],
-            entry["oov_rate"],
-            100 * entry["length"].get("truncated_share", 0),
-        )
+        stats["splits"][split] = split_stats(split_tokens, encoded, labels[chosen], index, max_len, split == "train")
+        entry = stats["splits"][split]
+        log.info("%s: %d reviews, OOV rate %.3f, %.1f%% truncated", split, entry["reviews"], entry["oov_rate"],
+                 100 * entry["length"].get("truncated_share", 0))  # fmt: skip
     write_text(out_dir / paths.VOCAB.name, "\n".join(vocabulary) + "\n")
     Encoding(max_len, padding, truncating).save(out_dir / paths.ENCODING.name)
     write_json(stats_path, stats)

@@ -8,6 +8,8 @@ row and ``metrics.json`` holds the step (the epoch, from 0) and the latest value
 Where the stock ``DVCLiveCallback`` would go wrong, this stays right:
 - an ensemble's members log under their own names (``member_1/val_loss``, ...), each with
   steps 0, 1, ... of its own epochs, so no two members write the same step of a metric;
+  when all are done, the saved model's curve (the members' mean) is logged under the plain
+  names, so ``loss.tsv``, ``val_loss.tsv``, ... always hold the saved model's curve;
 - a resumed run keeps what the interrupted one logged and continues at the next epoch
   (rows logged after the last saved epoch are dropped and logged again, so the files equal
   an uninterrupted run's but for the timestamps);
@@ -45,6 +47,13 @@ def log_epoch(live, member_prefix: str, epoch: int, logs: dict) -> None:
     for key in HISTORY_KEYS:
         live.log_metric(metric_name(member_prefix, key), float(logs[key]))
     live.make_summary()
+
+
+def log_history(live, history: dict[str, list[float]]) -> None:
+    """Log a whole per-epoch history under the plain names (an ensemble's mean curve, once its members are done)."""
+    forget_after(live, "", 0)  # a rerun after an interruption here logs it again, whole
+    for epoch in range(len(history["loss"])):
+        log_epoch(live, "", epoch, {key: history[key][epoch] for key in HISTORY_KEYS})
 
 
 def forget_after(live, member_prefix: str, epochs_done: int) -> None:

@@ -121,7 +121,7 @@ def run(
     in its own folder, and saves one model that averages their probabilities.
     """
     from stages import checkpoint
-    from stages.live import open_live
+    from stages.live import log_history, open_live
 
     data = load_data(prepared)
     strategy = distribute.make_strategy(train.distribute)
@@ -134,6 +134,8 @@ def run(
             for member, folder in enumerate(folders)
         ]
         net, history, summary = combine(fitted, data.val, data.encoding, strategy)
+        if train.ensemble > 1:
+            log_history(live, history)
         metrics = training_metrics(summary, fitted, net, len(data.train.y), strategy)
         write_outputs(written, net, fitted[0][0], history, metrics)
         live.end()

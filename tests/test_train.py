@@ -295,9 +295,10 @@ def test_ensemble_interrupted_in_a_later_member_resumes_without_retraining_the_f
     resumed = train_tiny(tmp_path / "resumed", prepared, ensemble=2, epochs=2)
     assert epochs_seen == [1]  # only member 2's last epoch ran again
     rows = live_rows(tmp_path / "resumed")
-    assert sorted(rows) == sorted(
-        f"member_{m}/{k}" for m in (1, 2) for k in ("loss", "accuracy", "val_loss", "val_accuracy")
-    )
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+    assert sorted(rows) == sorted([*keys, *(f"member_{m}/{k}" for m in (1, 2) for k in keys)])  # + the mean, plain
     assert all([step for step, _ in steps] == [0, 1] for steps in rows.values())  # each member its own steps
+    history = (tmp_path / "resumed" / "history.tsv").read_text().splitlines()[1:]
+    assert rows["val_loss"] == [(int(line.split()[0]) - 1, pytest.approx(float(line.split()[3]))) for line in history]
     assert rows == live_rows(tmp_path / "straight")
     assert_same_run(straight, resumed, tmp_path / "straight" / "model.keras", tmp_path / "resumed" / "model.keras")

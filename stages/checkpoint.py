@@ -28,6 +28,7 @@ from stages.atomic import atomic_path, write_json
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")  # recorded per epoch (history, live metrics)
 
 
 @dataclass
@@ -137,7 +138,7 @@ class Checkpoint(keras.callbacks.Callback):
         if self.log_epoch:
             self.log_epoch(epoch, logs)
         state = self.state
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        for key in HISTORY_KEYS:
             state.history.setdefault(key, []).append(float(logs[key]))
         state.epochs_done = epoch + 1
         previous = {state.variables_file, state.best_file}

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import layers
 
-HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+from stages.checkpoint import HISTORY_KEYS
 
 
 def average_members(members: list[keras.Model]) -> keras.Model:

@@ -24,7 +24,7 @@ import io
 import logging
 from pathlib import Path
 
-HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+from stages.checkpoint import HISTORY_KEYS
 
 logging.getLogger("dvclive").setLevel(logging.WARNING)  # its "Logging to experiment ..." is noise in a stage
 

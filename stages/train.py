@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from stages import distribute, paths
+from stages import checkpoint, distribute, paths
 from stages.arrays import Encoding, Split, load_split
 from stages.atomic import atomic_path, write_json, write_text
 from stages.errors import PipelineError
@@ -28,7 +28,7 @@ from stages.text import read_vocabulary
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+HISTORY_COLUMNS = ("epoch", *checkpoint.HISTORY_KEYS)
 
 
 ModelParams = section_class("model")  # cell, bidirectional, layers, units, ... as in params.yaml
@@ -120,7 +120,6 @@ def run(
     seed ``seed + i`` (so member 0 is the single model of the same params), each resumable
     in its own folder, and saves one model that averages their probabilities.
     """
-    from stages import checkpoint
     from stages.live import log_history, open_live
 
     data = load_data(prepared)
@@ -174,7 +173,6 @@ def fit_member(
     """
     import tensorflow as tf
 
-    from stages import checkpoint
     from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches
     from stages.live import forget_after, log_epoch
 

@@ -101,11 +101,10 @@ def length_stats(lengths: np.ndarray, max_len: int) -> dict[str, float]:
 
 
 def split_stats(
-    split_tokens: list[list[str]], encoded: list[list[int]], labels: np.ndarray, index: dict, max_len: int, train: bool
+    split_tokens: list[list[str]], encoded: list[list[int]], split: Split, index: dict, train: bool
 ) -> dict:
     """One split's figures: size, label balance, OOV rate, empty reviews, lengths (and, for train, vocabulary coverage)."""
-    lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
-    full_lengths = np.array([len(review) for review in split_tokens], dtype=np.int64)
+    labels, lengths, full_lengths, max_len = split.y, split.length, split.full_length, split.x.shape[1]
     kept_ids = sum(lengths)
     oov = sum(ids.count(OOV_ID) for ids in encoded)
     entry = {
@@ -152,11 +151,9 @@ def run(
         encoded = [encode(review, index, max_len, truncating) for review in split_tokens]
         lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
         full_lengths = np.array([len(review) for review in split_tokens], dtype=np.int64)
-        save_split(
-            paths.split_arrays(split, out_dir),
-            Split(pad(encoded, max_len, padding), labels[chosen], lengths, full_lengths, source_rows[chosen]),
-        )
-        stats["splits"][split] = split_stats(split_tokens, encoded, labels[chosen], index, max_len, split == "train")
+        arrays = Split(pad(encoded, max_len, padding), labels[chosen], lengths, full_lengths, source_rows[chosen])
+        save_split(paths.split_arrays(split, out_dir), arrays)
+        stats["splits"][split] = split_stats(split_tokens, encoded, arrays, index, split == "train")
         entry = stats["splits"][split]
         log.info("%s: %d reviews, OOV rate %.3f, %.1f%% truncated", split, entry["reviews"], entry["oov_rate"],
                  100 * entry["length"].get("truncated_share", 0))  # fmt: skip

@@ -26,6 +26,60 @@ def test_full_softmax_loss_is_the_cross_entropy_over_every_word_but_padding():
     assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
+SAMPLED_CASE = {"vocab": 40, "units": 8, "sampled": 10, "seed": (5, 6)}
+
+
+def sampled_case(targets_from):
+    """Features, output layer and targets for the sampled-loss tests, plus the candidates the seed draws."""
+    rng = np.random.default_rng(1)
+    case = SAMPLED_CASE
+    features = tf.constant(rng.normal(size=(64, case["units"])).astype("float32"))
+    kernel = tf.Variable(rng.normal(size=(case["units"], case["vocab"])).astype("float32"))
+    bias = tf.Variable(rng.normal(size=case["vocab"]).astype("float32"))
+    seed = tf.constant(case["seed"], tf.int64)
+    candidates = lm.log_uniform_candidates(case["sampled"], case["vocab"], seed).numpy()
+    targets = tf.constant(rng.choice(targets_from(candidates), size=64))
+    return features, kernel, bias, targets, seed, candidates
+
+
+def test_sampled_loss_and_its_gradients_equal_tensorflows_sampled_softmax_loss():
+    """The XLA-compiled sampled softmax is a faster ``tf.nn.sampled_softmax_loss`` (the textbook one): same loss and gradients."""
+    vocab, sampled = SAMPLED_CASE["vocab"], SAMPLED_CASE["sampled"]
+    ids = np.arange(1, vocab)
+
+    def once_or_never(candidates):  # TensorFlow masks only one copy of a candidate drawn twice (below)
+        counts = np.bincount(candidates, minlength=vocab)
+        return ids[counts[1:] <= 1]
+
+    features, kernel, bias, targets, seed, candidates = sampled_case(once_or_never)
+    assert np.isin(targets.numpy(), candidates).any()  # accidental hits are exercised
+
+    results = []
+    for compiled in (False, True):
+        with tf.GradientTape() as tape:
+            tape.watch(features)
+            value = lm.next_word_loss(features, targets, kernel, bias, sampled, seed, compiled)
+        results.append([value, *(tf.convert_to_tensor(g) for g in tape.gradient(value, [features, kernel, bias]))])
+    for expected, actual in zip(*results):
+        np.testing.assert_allclose(actual.numpy(), expected.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_sampled_loss_leaves_every_copy_of_the_true_word_out_of_the_candidates():
+    """Where the sampler draws the true word more than once, no copy of it counts against it."""
+    vocab, sampled = SAMPLED_CASE["vocab"], SAMPLED_CASE["sampled"]
+    features, kernel, bias, targets, seed, candidates = sampled_case(lambda c: np.unique(c[np.bincount(c)[c] > 1]))
+    assert len(np.unique(candidates)) < len(candidates)  # the case has duplicates, and every target is one
+    logq = lambda ids: np.log(sampled * lm.log_uniform_probability(tf.constant(ids), vocab).numpy())  # noqa: E731
+    f, w, b, t = features.numpy(), kernel.numpy(), bias.numpy(), targets.numpy()
+    true = (f * w[:, t].T).sum(axis=1) + b[t] - logq(t)
+    others = f @ w[:, candidates] + b[candidates] - logq(candidates)
+    others[t[:, None] == candidates[None, :]] = -np.inf
+    logits = np.concatenate([true[:, None], others], axis=1)
+    expected = np.log(np.exp(logits).sum(axis=1)) - true
+    actual = lm.next_word_loss(features, targets, kernel, bias, sampled, seed)
+    assert float(actual) == pytest.approx(expected.mean(), rel=1e-5)
+
+
 def test_log_uniform_sampler_draws_words_with_the_probabilities_it_reports():
     vocab = 50
     ids = lm.log_uniform_candidates(200_000, vocab, seed=[3, 4]).numpy()

@@ -18,6 +18,7 @@ honest held-out figure and no test text reaches training.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -194,7 +195,7 @@ def next_word_loss(features, targets, kernel, bias, sampled: int, seed, compiled
     candidates = log_uniform_candidates(sampled, vocab_size, seed)  # outside XLA, which draws other numbers
     if not compiled:
         return tf.reduce_mean(textbook_sampled_loss(features, targets, kernel, bias, candidates))
-    loss = _compiled(sampled_cross_entropy, jit_compile=True)
+    loss = compiled_sampled_cross_entropy()
     return tf.reduce_mean(loss(features, targets, tf.convert_to_tensor(kernel), tf.convert_to_tensor(bias), candidates))
 
 
@@ -245,17 +246,12 @@ def sampled_cross_entropy(features, targets, kernel, bias, candidates):
     return tf.reduce_logsumexp(logits, axis=1) - true_logits
 
 
-_COMPILED: dict = {}
-
-
-def _compiled(function, **options):
-    """``tf.function(function, **options)``, built once per process (so it is traced once per shape)."""
+@functools.cache
+def compiled_sampled_cross_entropy():
+    """:func:`sampled_cross_entropy` under XLA, built once per process (so it is traced once per shape)."""
     import tensorflow as tf
 
-    key = (function, tuple(sorted(options.items())))
-    if key not in _COMPILED:
-        _COMPILED[key] = tf.function(function, **options)
-    return _COMPILED[key]
+    return tf.function(sampled_cross_entropy, jit_compile=True)
 
 
 def full_cross_entropy(features, targets, kernel, bias):

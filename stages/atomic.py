@@ -55,3 +55,11 @@ def write_text(target: str | os.PathLike[str], text: str) -> None:
 def write_json(target: str | os.PathLike[str], data: Any) -> None:
     """Write JSON atomically, indented with sorted keys so diffs stay readable."""
     write_text(target, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_arrays(target: str | os.PathLike[str], arrays: dict[str, Any]) -> None:
+    """Write named NumPy arrays to one ``.npz`` atomically (loadable with ``allow_pickle=False``)."""
+    import numpy as np
+
+    with atomic_path(target, suffix=".npz") as tmp:
+        np.savez(tmp, **{name: np.asarray(values) for name, values in arrays.items()})

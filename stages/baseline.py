@@ -20,7 +20,7 @@ import numpy as np
 
 from stages import paths
 from stages.arrays import load_split
-from stages.atomic import write_json
+from stages.atomic import write_arrays, write_json
 from stages.scores import binary_metrics
 from stages.tables import read_table
 from stages.text import tokenize
@@ -67,16 +67,26 @@ class NBLogisticRegression:
         return self.classifier.predict_proba(counts.multiply(self.ratio).tocsr())[:, 1]
 
 
-def run(reviews: Path, prepared: Path, metrics_path: Path, ngrams: int, min_df: int, alpha: float, c: float) -> dict:
-    """The whole stage: fit on train, score val and test, write the metrics; returns them."""
+def run(
+    reviews: Path,
+    prepared: Path,
+    metrics_path: Path,
+    ngrams: int,
+    min_df: int,
+    alpha: float,
+    c: float,
+    predictions_path: Path = paths.BASELINE_PREDICTIONS,
+) -> dict:
+    """The whole stage: fit on train, score val and test, write the metrics and the probabilities; returns the metrics."""
     train_texts, train_y = texts_and_labels(reviews, prepared, "train")
     began = time.perf_counter()
     model = NBLogisticRegression(ngrams, min_df, alpha, c).fit(train_texts, train_y)
     fit_s = time.perf_counter() - began
-    scores = {}
+    scores, probabilities = {}, {}
     for split in ("val", "test"):
         texts, y = texts_and_labels(reviews, prepared, split)
-        scores[split] = binary_metrics(y, model.predict_probability(texts), 0.5)
+        probabilities[split] = model.predict_probability(texts).astype(np.float32)
+        scores[split] = binary_metrics(y, probabilities[split], 0.5)
     metrics = {
         "baseline": {
             "model": f"NB-weighted 1-{ngrams}-gram logistic regression",
@@ -86,6 +96,7 @@ def run(reviews: Path, prepared: Path, metrics_path: Path, ngrams: int, min_df: 
             "test": scores["test"],
         }
     }
+    write_arrays(predictions_path, probabilities)
     write_json(metrics_path, metrics)
     log.info("baseline: %d features, val accuracy %.4f, test accuracy %.4f, %.0f s to fit",
              metrics["baseline"]["features"], scores["val"]["accuracy"], scores["test"]["accuracy"], fit_s)  # fmt: skip

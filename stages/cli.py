@@ -142,6 +142,15 @@ def lm_command(params: ParamsOption = paths.PARAMS) -> None:
     )
 
 
+@_stage("embeddings")
+@reports_errors
+def embeddings_command(params: ParamsOption = paths.PARAMS) -> None:
+    """Train word vectors (gensim) on the training and unlabeled text (never val or test), aligned to vocab.txt."""
+    from stages import embeddings
+
+    embeddings.run(embeddings.EmbeddingsParams(**load_sections("embeddings", params)["embeddings"]))
+
+
 @app.command("generate")
 @reports_errors
 def generate_command(
@@ -207,6 +216,15 @@ def evaluate_command(params: ParamsOption = paths.PARAMS) -> None:
         paths.METRICS, paths.ROC_CURVE, paths.PR_CURVE, paths.CONFUSION, paths.LENGTH_ACCURACY, paths.EXAMPLES
     )
     evaluate.run(paths.PREPARED, paths.MODEL, paths.REVIEWS_TABLE, out, **load_sections("evaluate", params)["evaluate"])
+
+
+@_stage("blend")
+@reports_errors
+def blend_command(params: ParamsOption = paths.PARAMS) -> None:
+    """Mix the RNN's and the baseline's log-odds, the weight chosen on val; score test. Its own row, not an RNN."""
+    from stages import blend
+
+    blend.run(blend.BlendParams(**load_sections("blend", params)["blend"]))
 
 
 @_stage("plot")
@@ -280,7 +298,7 @@ def compare_command(
     cells: Annotated[str, typer.Option(help="Comma-separated cells: simple_rnn, lstm, gru.")] = "simple_rnn,lstm,gru",
     bidirectional: Annotated[str, typer.Option(help="Variants to train: both, true or false.")] = "both",
     inits: Annotated[
-        str, typer.Option(help="Comma-separated initialisations (model.init): random, lm_embedding, lm.")
+        str, typer.Option(help="Comma-separated initialisations (model.init): random, word_vectors, lm_embedding, lm.")
     ] = "random",
     settings: Annotated[
         list[str] | None,

@@ -3,7 +3,8 @@
 Writes ``reports/metrics.json`` (loss, accuracy, precision, recall, F1, ROC AUC and the
 threshold, under ``test``), small plot data (ROC and precision-recall curves thinned to a
 few hundred points, the confusion matrix as counts, accuracy by review length) and a
-Markdown table of example predictions for a person to read.
+Markdown table of example predictions for a person to read. The validation and test
+probabilities go to ``data/predictions/rnn.npz`` for the ``blend`` stage.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 
 from stages import paths
 from stages.arrays import Encoding, load_split
-from stages.atomic import write_json, write_text
+from stages.atomic import write_arrays, write_json, write_text
 from stages.errors import PipelineError
 from stages.scores import binary_metrics
 from stages.tables import read_table
@@ -123,7 +124,7 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 
 class Outputs(NamedTuple):
-    """Where the stage writes: the metrics, four plot-data files and the examples table."""
+    """Where the stage writes: the metrics, four plot-data files, the examples table and the probabilities."""
 
     metrics: Path
     roc: Path
@@ -131,6 +132,7 @@ class Outputs(NamedTuple):
     confusion: Path
     length_accuracy: Path
     examples: Path
+    predictions: Path = paths.RNN_PREDICTIONS  # val and test probabilities, for the blend
 
 
 def run(
@@ -150,6 +152,7 @@ def run(
     encoding = Encoding.load(prepared / paths.ENCODING.name)
     vocab_size = len(read_vocabulary(prepared / paths.VOCAB.name))
     test = load_split(paths.split_arrays("test", prepared), encoding.max_len, vocab_size)
+    val = load_split(paths.split_arrays("val", prepared), encoding.max_len, vocab_size)
     if not model_path.is_file():
         raise PipelineError(f"model {model_path} not found: run `dvc repro train` first")
     model = load(model_path)
@@ -159,6 +162,7 @@ def run(
             f"{model_path} expects a vocabulary of {model_vocab} but {prepared / 'vocab.txt'} has {vocab_size}: rerun `dvc repro train`"
         )
     probabilities = predict_probabilities(model, test.x, test.length, encoding.padding)
+    val_probabilities = predict_probabilities(model, val.x, val.length, encoding.padding)
     predicted = (probabilities >= threshold).astype(int)
     metrics = {"test": binary_metrics(test.y, probabilities, threshold)}
 
@@ -170,6 +174,9 @@ def run(
     )
     texts = read_table(table_path)["text"].to_numpy()[test.row].tolist()
     write_text(out.examples, examples_markdown(texts, test.y, probabilities, threshold, examples))
+    write_arrays(
+        out.predictions, {"val": val_probabilities.astype(np.float32), "test": probabilities.astype(np.float32)}
+    )
     write_json(out.metrics, metrics)
     log.info("test: %s", ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
     return metrics

@@ -30,12 +30,11 @@ import numpy as np
 from tqdm import tqdm
 
 from stages import checkpoint, paths
-from stages.arrays import load_split
 from stages.atomic import atomic_path, write_json, write_text
+from stages.corpus import pretraining_text
 from stages.errors import PipelineError
 from stages.params import section_class
-from stages.tables import read_table
-from stages.text import OOV_ID, encode, read_vocabulary, token_index, tokenize
+from stages.text import OOV_ID, encode, read_vocabulary, token_index
 
 log = logging.getLogger(__name__)
 
@@ -62,42 +61,12 @@ class Corpus:
 
 
 def build_corpus(reviews: Path, unlabeled: Path, prepared: Path) -> Corpus:
-    """Encode the training and unlabeled reviews with prepare's vocabulary, leaving out every held-out text.
-
-    A review is left out when its tokens equal those of a test or validation review (the
-    unlabeled reviews hold copies of test reviews, and the official training split holds
-    some too). "Test" means every review of the official test split, also those that
-    ``prepare.limit`` left out of this run's test arrays. Reviews are concatenated into
-    one stream per part, in table order.
-    """
+    """The pretraining text (``stages/corpus.py``: no held-out review in it) as one id stream per part, in table order."""
     index = token_index(read_vocabulary(prepared / paths.VOCAB.name))
-    table = read_table(reviews, ("split", "label", "text"))
-    extra = read_table(unlabeled, ("id", "text"))
-    rows = {split: load_split(paths.split_arrays(split, prepared)).row for split in ("train", "val")}
-    texts = table["text"].to_numpy()
-
-    def tokens_of(items, what):
-        return [tokenize(text) for text in tqdm(items, desc=f"tokenize {what}", unit=" reviews", disable=None)]
-
-    every_test_review = np.flatnonzero((table["split"] == "test").to_numpy())
-    held_out_tokens = {"test": tokens_of(texts[every_test_review], "test"), "val": tokens_of(texts[rows["val"]], "val")}
-    held_out = {split: {" ".join(tokens) for tokens in token_lists} for split, token_lists in held_out_tokens.items()}
-    sources = {"train": tokens_of(texts[rows["train"]], "train"), "unlabeled": tokens_of(extra["text"], "unlabeled")}
-    stats: dict = {"reviews": {}, "left_out": {}}
-    kept: list[list[str]] = []
-    for name, token_lists in sources.items():
-        joined = [" ".join(tokens) for tokens in token_lists]
-        copies = {split: sum(text in held_out[split] for text in joined) for split in held_out}
-        keep = [tokens for tokens, text in zip(token_lists, joined) if not any(text in h for h in held_out.values())]
-        stats["reviews"][name] = len(keep)
-        stats["left_out"][name] = {f"copies_of_{split}": count for split, count in copies.items()}
-        kept += keep
-    train = stream(kept, index)
-    val = stream(held_out_tokens["val"], index)
-    stats["tokens"] = {"train": len(train), "val": len(val)}
+    text = pretraining_text(reviews, unlabeled, prepared)
+    train, val = stream(text.train, index), stream(text.val, index)
+    stats = text.stats | {"tokens": {"train": len(train), "val": len(val)}}
     stats["oov_rate"] = {"train": float(np.mean(train == OOV_ID)) if len(train) else 0.0}
-    for name, count in stats["left_out"].items():
-        log.info("%s: left out %s", name, ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in count.items()))
     return Corpus(train, val, stats)
 
 

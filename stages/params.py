@@ -158,8 +158,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "init": Key(
             str,
             "lm_embedding",
-            "Initial weights: `random`, `lm_embedding` (the language models' embedding) or `lm` (embedding and recurrent layers; cell, units and layers must match `lm.*`).",
-            choices=("random", "lm_embedding", "lm"),
+            "Initial weights: `random`, `word_vectors` (the embeddings stage's vectors; embedding_dim must match `embeddings.dim`), `lm_embedding` (the language models' embedding) or `lm` (embedding and recurrent layers; cell, units and layers must match `lm.*`).",
+            choices=("random", "word_vectors", "lm_embedding", "lm"),
         ),
     },
     "train": {
@@ -197,6 +197,28 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "auto",
             "XLA compilation: `auto` (off: measured no faster on CPU, and it would block cuDNN on a GPU), `on` or `off`.",
             choices=("auto", "on", "off"),
+        ),
+        "adversarial": Key(
+            str,
+            "none",
+            "Adversarial training: `none`, or `at` (add the loss on embeddings perturbed along the normalised gradient of the loss, Miyato et al. 2017).",
+            choices=("none", "at"),
+        ),
+        "adversarial_epsilon": Key(
+            float,
+            0.02,
+            "Size of the adversarial perturbation, relative to the norm of each review's embedded sequence.",
+            minimum=0,
+            exclusive_minimum=True,
+            maximum=10,
+        ),
+        "adversarial_weight": Key(
+            float,
+            1.0,
+            "Weight of the adversarial loss added to the clean loss.",
+            minimum=0,
+            exclusive_minimum=True,
+            maximum=100,
         ),
         "distribute": Key(
             str,
@@ -243,6 +265,34 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "seed": Key(int, 42, "Seed of the weights, the window order and the sampled classes.", minimum=0),
     },
+    "embeddings": {
+        "method": Key(
+            str, "word2vec", "gensim's `Word2Vec` or `FastText` (subword vectors).", choices=("word2vec", "fasttext")
+        ),
+        "dim": Key(
+            int, 300, "Dimensions of each word vector (model.embedding_dim must match to start from them).", minimum=1
+        ),
+        "architecture": Key(
+            str,
+            "cbow",
+            "`cbow` (predict a word from its context) or `skipgram` (the context from the word).",
+            choices=("cbow", "skipgram"),
+        ),
+        "window": Key(int, 5, "Context words on each side.", minimum=1),
+        "epochs": Key(int, 5, "Passes over the text.", minimum=1, maximum=100),
+        "min_count": Key(
+            int, 1, "Ignore words seen fewer times; vocabulary words below it get a random vector.", minimum=1
+        ),
+        "negative": Key(int, 5, "Negative samples per word.", minimum=1, maximum=100),
+        "workers": Key(
+            int,
+            1,
+            "Worker threads; more are faster, but only 1 gives the same vectors every run.",
+            minimum=1,
+            maximum=64,
+        ),
+        "seed": Key(int, 42, "Seed of the starting vectors and the sampling.", minimum=0),
+    },
     "baseline": {
         "ngrams": Key(int, 2, "Longest n-gram of the bag of n-grams (1 = words only).", minimum=1, maximum=3),
         "min_df": Key(int, 1, "Keep n-grams seen in at least this many training reviews.", minimum=1),
@@ -259,6 +309,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "Inverse L2 regularisation strength of the logistic regression (chosen on validation).",
             minimum=0,
             exclusive_minimum=True,
+        ),
+    },
+    "blend": {
+        "steps": Key(
+            int,
+            100,
+            "Weights tried for the RNN's share of the log-odds, evenly from 0 to 1 (steps + 1 of them); the one with the lowest validation log-loss is kept.",
+            minimum=1,
+            maximum=100000,
         ),
     },
     "evaluate": {
@@ -294,9 +353,11 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "download": ("download",),
     "prepare": ("prepare",),
     "lm": ("lm",),
+    "embeddings": ("embeddings",),
     "train": ("model", "train"),
     "baseline": ("baseline",),
     "evaluate": ("evaluate",),
+    "blend": ("blend",),
     "plot": ("plot",),
 }
 
@@ -357,6 +418,14 @@ def problems_in(data: dict[str, Any], sections: tuple[str, ...] | None = None) -
 def _cross_checks(data: dict[str, Any], sections: tuple[str, ...]) -> list[str]:
     """Checks beyond one value's type and range."""
     problems = _transfer_checks(data) if {"model", "lm"} <= set(sections) else []
+    problems += _word_vector_checks(data) if {"model", "embeddings"} <= set(sections) else []
+    train = data.get("train")
+    multi_worker = isinstance(train, dict) and train.get("distribute") == "multi_worker"
+    if "train" in sections and multi_worker and train.get("adversarial", "none") != "none":
+        problems.append(
+            f"train.adversarial: {train['adversarial']!r} does not run with train.distribute multi_worker "
+            "(its custom training step is not checked there): use none or mirrored, or train.adversarial: none"
+        )
     download = data.get("download")
     if "download" in sections and isinstance(download, dict):
         for key in ("sha256", "mirror_sha256"):
@@ -366,6 +435,20 @@ def _cross_checks(data: dict[str, Any], sections: tuple[str, ...]) -> list[str]:
             if isinstance(digest, str) and not _is_sha256(digest):
                 problems.append(f"download.{key}: {digest!r} is not a SHA-256, expected 64 hex digits")
     return problems
+
+
+def _word_vector_checks(data: dict[str, Any]) -> list[str]:
+    """``model.init: word_vectors`` copies the embeddings stage's vectors: the sizes must agree."""
+    model, embeddings = data.get("model"), data.get("embeddings")
+    if not isinstance(model, dict) or not isinstance(embeddings, dict) or model.get("init") != "word_vectors":
+        return []
+    if model.get("embedding_dim") != embeddings.get("dim"):
+        return [
+            f"model.embedding_dim: {model.get('embedding_dim')!r} differs from embeddings.dim "
+            f"{embeddings.get('dim')!r}, but model.init word_vectors copies those vectors: "
+            "set both to the same value, or model.init: random"
+        ]
+    return []
 
 
 def _transfer_checks(data: dict[str, Any]) -> list[str]:

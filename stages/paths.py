@@ -34,8 +34,13 @@ def language_model(direction: str, folder: Path = LM) -> Path:
 
 FORWARD_LM = language_model("forward")
 
+WORD_VECTORS = DATA / "embeddings" / "vectors.npy"  # row i: the vector of vocabulary id i
+
 
 MODEL = DATA / "model" / "model.keras"
+PREDICTIONS = DATA / "predictions"  # val and test probabilities, for the blend
+RNN_PREDICTIONS = PREDICTIONS / "rnn.npz"
+BASELINE_PREDICTIONS = PREDICTIONS / "baseline.npz"
 TRAIN_STATE = DATA / "train_state"  # resumable state, outside DVC's outputs
 
 REPORTS = Path("reports")
@@ -45,7 +50,10 @@ MODEL_SUMMARY = REPORTS / "model_summary.txt"
 HISTORY = REPORTS / "plots" / "history.tsv"
 LIVE = REPORTS / "live"  # DVCLive's per-epoch metrics, written while training runs
 LM_METRICS = REPORTS / "lm_metrics.json"
+EMBEDDINGS_METRICS = REPORTS / "embeddings_metrics.json"
+EMBEDDINGS_REPORT = REPORTS / "embeddings.md"
 BASELINE_METRICS = REPORTS / "baseline_metrics.json"
+BLEND_METRICS = REPORTS / "blend_metrics.json"
 LM_HISTORY = REPORTS / "plots" / "lm_history.tsv"
 LM_GENERATIONS = REPORTS / "lm_generations.md"
 METRICS = REPORTS / "metrics.json"

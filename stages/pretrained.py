@@ -1,6 +1,7 @@
-"""Start a classifier from the language models instead of random weights (``model.init``).
+"""Start a classifier from pretrained weights instead of random ones (``model.init``).
 
 - ``random``: Keras's initialisers, as before the language model existed.
+- ``word_vectors``: the embeddings stage's word vectors (``data/embeddings/vectors.npy``).
 - ``lm_embedding``: the embedding the language models learned (it fits every cell).
 - ``lm``: the embedding and the recurrent layers: the forward language model's layers go
   to the classifier's forward direction, the backward model's to its backward direction.
@@ -18,19 +19,20 @@ from stages.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
-INITS = ("random", "lm_embedding", "lm")
 # Standard deviation the transferred embedding is rescaled to: that of Keras's default
 # embedding initialiser, uniform(-0.05, 0.05). None keeps the language model's own scale.
 EMBEDDING_STD: float | None = 0.1 / 12**0.5
 
 
-def transfer(net, init: str, lm_dir: Path, prefix: str = "") -> list[str]:
-    """Copy the language models' weights into ``net`` as ``init`` says; return the layers copied."""
+def transfer(net, init: str, lm_dir: Path, prefix: str = "", vectors: Path = paths.WORD_VECTORS) -> list[str]:
+    """Copy pretrained weights into ``net`` as ``init`` says; return the layers copied."""
     from stages.model import recurrent_layers
     from stages.saving import load
 
     if init == "random":
         return []
+    if init == "word_vectors":
+        return [from_word_vectors(net.get_layer(f"{prefix}embedding"), vectors)]
     models = {}
     for direction in ("forward", "backward"):
         path = paths.language_model(direction, lm_dir)
@@ -77,6 +79,26 @@ def transfer(net, init: str, lm_dir: Path, prefix: str = "") -> list[str]:
             copied.append(layer.name)
     log.info("model.init %s: copied %s from the language models in %s", init, ", ".join(copied), lm_dir)
     return copied
+
+
+def from_word_vectors(embedding, path: Path) -> str:
+    """Set ``embedding`` to the word vectors in ``path``, rescaled to Keras's initial spread; return its name."""
+    import numpy as np
+
+    if not path.is_file():
+        raise PipelineError(f"model.init: word_vectors needs {path}: run `dvc repro embeddings` first")
+    vectors = np.load(path, allow_pickle=False)
+    (words, dim) = embedding.embeddings.shape
+    if vectors.shape != (words, dim):
+        raise PipelineError(
+            f"model.init: word_vectors: {path} holds {vectors.shape[0]:,} vectors of {vectors.shape[1]} dimensions, "
+            f"but the classifier has {words:,} words of {dim}: set model.embedding_dim like embeddings.dim and rerun "
+            "`dvc repro embeddings`"
+        )
+    factor = EMBEDDING_STD / float(vectors.std()) if EMBEDDING_STD else 1.0
+    embedding.set_weights([vectors * factor])
+    log.info("model.init word_vectors: %s from %s (rescaled by %.3f)", embedding.name, path, factor)
+    return embedding.name
 
 
 def _same_shapes(layer, other) -> bool:

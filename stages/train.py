@@ -48,6 +48,21 @@ class Outputs(NamedTuple):
 DEFAULT_OUTPUTS = Outputs(paths.MODEL, paths.HISTORY, paths.TRAIN_METRICS, paths.MODEL_SUMMARY, paths.LIVE)
 
 
+class Pretrained(NamedTuple):
+    """Where ``model.init`` finds pretrained weights."""
+
+    lm_dir: Path = paths.LM
+    vectors: Path = paths.WORD_VECTORS
+
+    def files(self, init: str) -> tuple[Path, ...]:
+        """The files ``init`` starts from (a resumed run must see the same bytes)."""
+        if init == "word_vectors":
+            return (self.vectors,)
+        if init in ("lm_embedding", "lm"):
+            return tuple(paths.language_model(direction, self.lm_dir) for direction in ("forward", "backward"))
+        return ()
+
+
 class TrainingData(NamedTuple):
     """The prepared train and val arrays with what the model needs to know about them."""
 
@@ -113,6 +128,7 @@ def run(
     train: TrainParams,
     state_dir: Path = paths.TRAIN_STATE,
     lm_dir: Path = paths.LM,
+    vectors: Path = paths.WORD_VECTORS,
 ) -> dict:
     """The whole stage: load data, fit each member (resuming an interrupted run), combine, write; returns the metrics.
 
@@ -129,7 +145,7 @@ def run(
         folders = [state_dir] if train.ensemble == 1 else [state_dir / f"member-{i + 1}" for i in range(train.ensemble)]
         live = open_live(written.live, resume=any(state_dir.rglob(checkpoint.STATE_FILE)))
         fitted = [
-            fit_member(data, model, train, strategy, member, folder, lm_dir, live)
+            fit_member(data, model, train, strategy, member, folder, Pretrained(lm_dir, vectors), live)
             for member, folder in enumerate(folders)
         ]
         net, history, summary = combine(fitted, data.val, data.encoding, strategy)
@@ -162,7 +178,7 @@ def fit_member(
     strategy,
     member: int,
     state_dir: Path,
-    lm_dir: Path,
+    pretrained: Pretrained,
     live,
 ):
     """Build and fit one model with seed ``train.seed + member``, resuming from ``state_dir``, logging to ``live``.
@@ -179,7 +195,7 @@ def fit_member(
     seed = train.seed + member
     jit = choose_jit(train.jit_compile, model.cell, model.bidirectional, bool(tf.config.list_physical_devices("GPU")))
     seed_everything(seed, deterministic_ops=not jit)
-    net = compile_member(data, model, train, strategy, member, lm_dir, jit)
+    net = compile_member(data, model, train, strategy, member, pretrained, jit)
     jit = bool(net.jit_compile)  # Keras turns XLA off where it cannot apply it
     step = XLA_WIDTH_STEP if jit else WIDTH_STEP
     padding, train_split, val = data.encoding.padding, data.train, data.val
@@ -187,9 +203,7 @@ def fit_member(
         train_split.x, train_split.y, train_split.length, train.batch_size, padding, train.bucket_by_length, seed, step
     )
     val_batches = ReviewBatches(val.x, val.y, val.length, 256, padding, True, None, step)
-    arrays = data.arrays
-    if model.init != "random":  # a resumed run must start from the same language model
-        arrays += tuple(paths.language_model(direction, lm_dir) for direction in ("forward", "backward"))
+    arrays = data.arrays + pretrained.files(model.init)  # a resumed run must start from the same weights
     print_ = checkpoint.fingerprint(
         asdict(model),
         {k: v for k, v in asdict(train).items() if k not in ("epochs", "ensemble")} | {"seed": seed},
@@ -245,9 +259,13 @@ def member_prefix(member: int, ensemble: int) -> str:
 
 
 def compile_member(
-    data: TrainingData, model: ModelParams, train: TrainParams, strategy, member: int, lm_dir: Path, jit: bool
+    data: TrainingData, model: ModelParams, train: TrainParams, strategy, member: int, pretrained: Pretrained, jit: bool
 ):
-    """The textbook classifier of ``stages/model.py`` with its starting weights, compiled with the optimizer."""
+    """The textbook classifier of ``stages/model.py`` with its starting weights, compiled with the optimizer.
+
+    With ``train.adversarial: at`` its training step also adds the adversarial loss (``stages/adversarial.py``).
+    """
+    from stages import adversarial
     from stages.model import build_model
     from stages.pretrained import transfer
 
@@ -260,7 +278,7 @@ def compile_member(
             pooling=model.pooling, dense_units=model.dense_units, dense_dropout=model.dense_dropout,
             seed=train.seed + member, prefix=prefix,
         )  # fmt: skip
-        transfer(net, model.init, lm_dir, prefix)
+        transfer(net, model.init, pretrained.lm_dir, prefix, pretrained.vectors)
         decay_steps = train.epochs * steps_per_epoch if train.lr_schedule == "cosine" else 0
         net.compile(
             optimizer=make_optimizer(
@@ -270,6 +288,8 @@ def compile_member(
             metrics=["accuracy"],
             jit_compile=jit,
         )
+        if train.adversarial == "at":
+            adversarial.enable(net, train.adversarial_epsilon, train.adversarial_weight, prefix)
     return net
 
 

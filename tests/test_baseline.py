@@ -34,7 +34,8 @@ def scored(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(baseline.NBLogisticRegression, "fit", recording)
-        metrics = baseline.run(folder / "reviews.parquet", prepared, folder / "baseline.json", 2, 1, 1.0, 1.0)
+        metrics = baseline.run(folder / "reviews.parquet", prepared, folder / "baseline.json", 2, 1, 1.0, 1.0,
+                               predictions_path=folder / "predictions.npz")  # fmt: skip
     return folder, prepared, metrics, fitted
 
 
@@ -45,6 +46,15 @@ def test_writes_val_and_test_scores_of_a_separable_task(scored):
     assert result["model"] == "NB-weighted 1-2-gram logistic regression" and result["features"] > 10
     assert result["test"]["accuracy"] == 1.0 and result["val"]["accuracy"] == 1.0  # sentiment words give labels away
     assert set(result["test"]) >= {"accuracy", "f1", "roc_auc", "loss"}
+
+
+def test_writes_the_probabilities_it_scored_for_the_blend(scored):
+    folder, prepared, metrics, _ = scored
+    with np.load(folder / "predictions.npz", allow_pickle=False) as saved:
+        for split in ("val", "test"):
+            y = np.load(prepared / f"{split}.npz")["y"]
+            assert saved[split].shape == y.shape
+            assert np.mean((saved[split] >= 0.5) == y) == metrics["baseline"][split]["accuracy"]
 
 
 def test_fits_on_the_training_split_only(scored):

@@ -82,7 +82,7 @@ def test_collect_reads_params_metrics_and_history_through_dvc_api(monkeypatch):
     [
         (["--cells", "lstm,transformer"], "expected a comma-separated list of simple_rnn, lstm, gru"),
         (["--bidirectional", "maybe"], "expected both, true or false"),
-        (["--inits", "random,glove"], "expected a comma-separated list of random, lm_embedding, lm"),
+        (["--inits", "random,glove"], "expected a comma-separated list of random, word_vectors, lm_embedding, lm"),
         (["-S", "train.epochs"], "expected KEY=VALUE"),
     ],
 )

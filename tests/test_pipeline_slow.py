@@ -21,6 +21,7 @@ SMALL = {
     "train": {"epochs": 1, "batch_size": 64},
     # the unlabeled text is never limited: a few steps on it, perplexity on a few thousand tokens
     "lm": {"units": 8, "embedding_dim": 16, "window": 16, "batch_size": 32, "epochs": 0.0005, "eval_tokens": 2000},
+    "embeddings": {"dim": 16, "epochs": 1},
 }
 
 
@@ -58,7 +59,7 @@ def repo(tmp_path_factory, request) -> Path:
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "base")
     output = sh(repo, "dvc", "repro")
-    for stage in ("validate", "download", "prepare", "lm", "train", "baseline", "evaluate", "plot"):
+    for stage in ("validate", "download", "prepare", "lm", "embeddings", "train", "baseline", "evaluate", "blend", "plot"):
         assert f"Running stage '{stage}'" in output
     assert f"source: local file {MIRROR}" in output
     sh(repo, "git", "add", "-A")
@@ -158,7 +159,7 @@ def test_experiment_reruns_only_model_stages_and_compares(repo):
         "Running stage 'train'" in output and "Running stage 'evaluate'" in output and "Running stage 'plot'" in output
     )
     assert "Running stage 'download'" not in output and "Running stage 'prepare'" not in output
-    assert "Running stage 'lm'" not in output  # model.* never retrains the language models
+    assert "Running stage 'lm'" not in output and "Running stage 'embeddings'" not in output  # model.* never retrains them
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json"))
     experiments = [exp for rev in shown for exp in (rev.get("experiments") or []) if exp.get("name") == "gru-small"]
     assert len(experiments) == 1

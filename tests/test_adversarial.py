@@ -1,0 +1,128 @@
+"""Tests of stages/adversarial.py: the perturbation, the loss, and training with it."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from stages import adversarial, checkpoint
+from stages.errors import PipelineError
+from stages.model import build_model
+from stages.params import problems_in
+from stages.saving import load
+from tests.project import default_params
+from tests.tiny import make_prepared, train_tiny
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    return make_prepared(tmp_path_factory.mktemp("adversarial"))
+
+
+def bce(y, p):
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+
+
+def test_perturbation_has_the_requested_norm_and_spares_padding():
+    rng = np.random.default_rng(0)
+    aligned = np.array([[5, 6, 7, 0, 0], [8, 9, 0, 0, 0]], dtype=np.int32)
+    embedded = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    gradient = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    r = adversarial.perturbation(gradient, embedded, aligned, 0.1).numpy()
+    assert np.all(r[0, 3:] == 0) and np.all(r[1, 2:] == 0)
+    for row, length in enumerate((3, 2)):
+        wanted = 0.1 * np.linalg.norm(embedded[row, :length])
+        assert np.linalg.norm(r[row]) == pytest.approx(wanted, rel=1e-5)
+        g = gradient[row, :length].ravel()
+        assert np.dot(r[row, :length].ravel(), g) / (np.linalg.norm(r[row]) * np.linalg.norm(g)) == pytest.approx(1.0)
+
+
+def test_adversarial_loss_equals_a_hand_computed_one():
+    """The gradient by another route (the embedding matrix: every token occurs once) and the loss by numpy."""
+    net = build_model(30, "gru", 4, 6, bidirectional=True, pooling="max", seed=3)
+    x = np.array([[3, 4, 5, 6, 0, 0], [7, 8, 9, 10, 11, 12], [13, 14, 0, 0, 0, 0]], dtype=np.int32)
+    y = np.array([1.0, 0.0, 1.0], dtype=np.float32)
+    net.compile(loss="binary_crossentropy")
+    front, head = adversarial.split(net)
+    loss, _, adv = adversarial.adversarial_loss(net, front, head, x, y[:, None], 0.3)
+
+    matrix = net.get_layer("embedding").embeddings
+    with tf.GradientTape() as tape:
+        clean = tf.keras.losses.binary_crossentropy(y[:, None], net(x, training=True))
+        clean = tf.reduce_mean(clean)
+    g_matrix = tf.convert_to_tensor(tape.gradient(clean, matrix)).numpy()
+    weights = matrix.numpy()
+    moved = weights.copy()
+    for row in range(len(x)):
+        ids = x[row][x[row] > 0]
+        g, e = g_matrix[ids], weights[ids]
+        moved[ids] = e + 0.3 * np.linalg.norm(e) * g / np.linalg.norm(g)
+    p_clean = net.predict(x, verbose=0)[:, 0]
+    matrix.assign(moved)
+    p_moved = net.predict(x, verbose=0)[:, 0]
+    assert float(loss) == pytest.approx(bce(y, p_clean), rel=1e-5)
+    assert float(adv) == pytest.approx(bce(y, p_moved), rel=1e-4)
+    assert float(adv) > float(loss)  # uphill, as the gradient says
+
+
+def test_none_ignores_the_adversarial_knobs_and_at_changes_training(tmp_path, prepared):
+    def weights(name, **overrides):
+        train_tiny(tmp_path / name, prepared, **overrides)
+        return load(tmp_path / name / "model.keras").get_weights()
+
+    plain = weights("none")
+    knobs = weights("none-knobs", adversarial_epsilon=3.0, adversarial_weight=7.0)
+    at = weights("at", adversarial="at", adversarial_epsilon=0.5)
+    at_again = weights("at-again", adversarial="at", adversarial_epsilon=0.5)
+    assert all(np.array_equal(a, b) for a, b in zip(plain, knobs))
+    assert not all(np.array_equal(a, b) for a, b in zip(plain, at))
+    assert all(np.array_equal(a, b) for a, b in zip(at, at_again))  # deterministic
+    saved = load(tmp_path / "at" / "model.keras")
+    assert [type(layer).__name__ for layer in saved.layers] == [
+        type(layer).__name__ for layer in load(tmp_path / "none" / "model.keras").layers
+    ]  # the saved model is the plain classifier
+
+
+def test_at_with_an_ensemble_resumes_as_an_uninterrupted_run(tmp_path, prepared, monkeypatch):
+    settings = {"adversarial": "at", "adversarial_epsilon": 0.5, "ensemble": 2, "epochs": 2}
+    model = {"bidirectional": True, "pooling": "max", "dropout": 0.2}
+
+    def run(name):
+        return train_tiny(tmp_path / name, prepared, model, state_dir=tmp_path / f"state-{name}", **settings)
+
+    straight = run("straight")
+    original, calls = checkpoint.Checkpoint.on_epoch_end, []
+
+    def interrupting(self, epoch, logs=None):
+        original(self, epoch, logs)
+        calls.append(epoch)
+        if len(calls) == 3:  # the second member's first epoch
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint.Checkpoint, "on_epoch_end", interrupting)
+        with pytest.raises(PipelineError, match="interrupted in member 2"):
+            run("resumed")
+    resumed = run("resumed")
+    drop = ("wall_time_s", "samples_per_s")
+    assert {k: v for k, v in straight["train"].items() if k not in drop} == {
+        k: v for k, v in resumed["train"].items() if k not in drop
+    }
+    for a, b in zip(
+        load(tmp_path / "straight" / "model.keras").get_weights(),
+        load(tmp_path / "resumed" / "model.keras").get_weights(),
+    ):
+        np.testing.assert_array_equal(a, b)
+    live = json.loads((tmp_path / "resumed" / "live" / "metrics.json").read_text())
+    assert "val_loss" in live["member_2"] and "val_loss" in live  # DVCLive got both members and their mean
+
+
+def test_the_schema_refuses_at_with_multi_worker():
+    params = default_params()
+    params["train"] |= {"adversarial": "at", "distribute": "multi_worker"}
+    assert any(p.startswith("train.adversarial: 'at' does not run with train.distribute multi_worker") for p in
+               problems_in(params))  # fmt: skip
+    params["train"]["distribute"] = "mirrored"
+    assert not problems_in(params)

@@ -63,3 +63,14 @@ def write_arrays(target: str | os.PathLike[str], arrays: dict[str, Any]) -> None
 
     with atomic_path(target, suffix=".npz") as tmp:
         np.savez(tmp, **{name: np.asarray(values) for name, values in arrays.items()})
+
+
+def write_summary(metrics_path: str | os.PathLike[str], stage: str, figures: dict[str, Any]) -> Path:
+    """Write a stage's headline figures to ``summary/<stage>.json`` beside its metrics file; return the path.
+
+    ``dvc.yaml`` declares only these summaries as metrics, so ``dvc exp show`` gets a
+    column for each headline figure, while the full metrics files stay committed reports.
+    """
+    path = Path(metrics_path).parent / "summary" / f"{stage}.json"
+    write_json(path, figures)
+    return path

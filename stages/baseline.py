@@ -20,7 +20,7 @@ import numpy as np
 
 from stages import paths
 from stages.arrays import load_split
-from stages.atomic import write_arrays, write_json
+from stages.atomic import write_arrays, write_json, write_summary
 from stages.scores import binary_metrics
 from stages.tables import read_table
 from stages.text import tokenize
@@ -98,6 +98,9 @@ def run(
     }
     write_arrays(predictions_path, probabilities)
     write_json(metrics_path, metrics)
+    write_summary(
+        metrics_path, "baseline", {"baseline": {split: scores[split]["accuracy"] for split in ("test", "val")}}
+    )
     log.info("baseline: %d features, val accuracy %.4f, test accuracy %.4f, %.0f s to fit",
              metrics["baseline"]["features"], scores["val"]["accuracy"], scores["test"]["accuracy"], fit_s)  # fmt: skip
     return metrics

@@ -17,7 +17,7 @@ import numpy as np
 
 from stages import paths
 from stages.arrays import load_split
-from stages.atomic import write_json
+from stages.atomic import write_json, write_summary
 from stages.errors import PipelineError
 from stages.params import section_class
 from stages.scores import binary_metrics
@@ -86,6 +86,7 @@ def run(params: BlendParams, files: BlendPaths = BlendPaths()) -> dict:
         }
     }
     write_json(files.metrics, metrics)
+    write_summary(files.metrics, "blend", {"blend": {"test": test["accuracy"], "weight": round(weight, 6)}})
     log.info("blend: RNN weight %.2f chosen on validation (accuracy %.4f); test accuracy %.4f", weight,
              val["accuracy"], test["accuracy"])  # fmt: skip
     return metrics

@@ -155,28 +155,36 @@ def embeddings_command(params: ParamsOption = paths.PARAMS) -> None:
 @reports_errors
 def generate_command(
     prompt: Annotated[str, typer.Argument(help='The words to continue, e.g. "this movie was".', show_default=False)],
-    words: Annotated[int, typer.Option(help="Tokens (words and punctuation) to add.")] = 40,
+    words: Annotated[int, typer.Option(help="Tokens (words and punctuation) to add, 1 to 100,000.")] = 40,
     temperature: Annotated[float, typer.Option(help="Above 1 more surprising, below 1 more predictable.")] = 0.8,
     top_k: Annotated[int, typer.Option(help="Draw only from the K most likely next words (0 = all).")] = 40,
-    seed: Annotated[int, typer.Option(help="Seed of the sampling: the same seed gives the same text.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the sampling (0 or more): the same seed gives the same text.")] = 0,
     model: Annotated[Path, typer.Option(help="Forward language model.", dir_okay=False)] = paths.FORWARD_LM,
     prepared: Annotated[Path, typer.Option(help="Folder with vocab.txt.", file_okay=False)] = paths.PREPARED,
 ) -> None:
     """Continue a prompt with the forward language model, word by word.
 
-    Not a DVC stage: it uses the language model the pipeline produced. Unknown prompt words
-    are read as the out-of-vocabulary token (and said so on stderr).
+    Not a DVC stage: it uses the language model the pipeline produced. The prompt is read
+    once and each new word is one step of the model, so time grows linearly with the
+    prompt and --words; on a terminal the words are printed as they come. Unknown prompt
+    words are read as the out-of-vocabulary token (and said so on stderr).
     """
-    from stages.generate import check_settings, generate, load_language_model
+    from stages.generate import check_settings, load_language_model, readable, stream, unknown_words
     from stages.predict import check_argument
     from stages.text import read_vocabulary
 
-    check_settings(check_argument(prompt, "prompt"), words, temperature, top_k)
+    check_settings(check_argument(prompt, "prompt"), words, temperature, top_k, seed)
     vocabulary = read_vocabulary(prepared / paths.VOCAB.name)
-    text, unknown = generate(load_language_model(model), vocabulary, prompt, words, temperature, top_k, seed)
+    unknown = unknown_words(prompt, vocabulary)
     if unknown:
         typer.echo(f"note: {unknown} prompt word(s) are not in the vocabulary and were read as <oov>", err=True)
-    typer.echo(text)
+    pieces = readable(stream(load_language_model(model), vocabulary, prompt, words, temperature, top_k, seed))
+    if sys.stdout.isatty():  # words as they come
+        for piece in pieces:
+            typer.echo(piece, nl=False)
+        typer.echo()
+    else:
+        typer.echo("".join(pieces))
 
 
 @_stage("train")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from stages import paths
 from stages.arrays import Encoding, load_split
-from stages.atomic import write_arrays, write_json, write_text
+from stages.atomic import write_arrays, write_json, write_summary, write_text
 from stages.errors import PipelineError
 from stages.scores import binary_metrics
 from stages.tables import read_table
@@ -28,6 +28,7 @@ from stages.text import read_vocabulary
 log = logging.getLogger(__name__)
 
 CURVE_POINTS = 200
+SUMMARY_KEYS = ("accuracy", "f1", "roc_auc")  # the test figures `dvc exp show` shows
 LABEL_NAMES = ("neg", "pos")
 
 
@@ -178,5 +179,6 @@ def run(
         out.predictions, {"val": val_probabilities.astype(np.float32), "test": probabilities.astype(np.float32)}
     )
     write_json(out.metrics, metrics)
+    write_summary(out.metrics, "evaluate", {"test": {key: metrics["test"][key] for key in SUMMARY_KEYS}})
     log.info("test: %s", ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
     return metrics

@@ -3,11 +3,16 @@
 Sampling: the model's logits for the next word (padding and the out-of-vocabulary token
 are never chosen), divided by ``temperature``, cut to the ``top_k`` most likely words, and
 drawn from a NumPy generator seeded with ``seed``, so the same seed gives the same text.
+
+The model runs as recurrent models are meant to: the prompt once, through each recurrent
+layer's own cell with its final state kept (:class:`Stepper`), then one step per new
+word from that state, so the work grows linearly with the prompt and the words added.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +30,7 @@ REPORT_PROMPTS = (
     "if you like horror movies",
 )
 REPORT_WORDS, REPORT_TEMPERATURE, REPORT_TOP_K, REPORT_SEED = 40, 0.8, 40, 0
+MAX_WORDS = 100_000  # --words above it is refused: a bound a user can wait for
 
 _NO_SPACE_BEFORE = re.compile(r" ([.,!?;:)%])")
 _NO_SPACE_AFTER = re.compile(r"([($]) ")
@@ -43,27 +49,90 @@ def load_language_model(path: Path):
         raise PipelineError(f"language model {path} cannot be loaded ({exc}): rerun `dvc repro lm`") from None
 
 
+class Stepper:
+    """The language model as a state machine: ``feed(ids)`` reads tokens and returns the next word's logits.
+
+    Each recurrent layer's cell is wrapped once in ``keras.layers.RNN(cell, return_state=True)``,
+    which shares the cell's weights, so a prompt of any length is one pass and every later
+    word one step, each starting from the state the last one left.
+    """
+
+    def __init__(self, model):
+        import keras
+
+        from stages.model import recurrent_layers
+
+        self.embedding = model.get_layer("embedding")
+        self.output = model.layers[-1]
+        self.layers = [
+            keras.layers.RNN(layer.cell, return_sequences=True, return_state=True) for layer in recurrent_layers(model)
+        ]
+        self.states: list | None = None
+
+    def feed(self, ids: list[int]) -> np.ndarray:
+        """Read ``ids`` after everything fed before; return the logits of the word that follows (float64)."""
+        x = self.embedding(np.array([ids], dtype=np.int32))
+        states = []
+        for i, layer in enumerate(self.layers):
+            initial = None if self.states is None else self.states[i]
+            x, *state = layer(x, initial_state=initial, training=False)
+            states.append(state)
+        self.states = states
+        return np.asarray(self.output(x[:, -1]), dtype=np.float64)[0]
+
+
+def stream(
+    model, vocabulary: list[str], prompt: str, words: int, temperature: float, top_k: int, seed: int
+) -> Iterator[str]:
+    """Yield the prompt's tokens, then ``words`` new tokens one at a time as they are drawn."""
+    tokens = check_settings(prompt, words, temperature, top_k, seed)
+    index = token_index(vocabulary)
+    rng = np.random.default_rng(seed)
+    stepper = Stepper(model)
+    yield from tokens
+    logits = stepper.feed([index.get(token, OOV_ID) for token in tokens])
+    for done in range(words):
+        next_id = sample(logits, temperature, top_k, rng)
+        yield vocabulary[next_id]
+        if done + 1 < words:
+            logits = stepper.feed([next_id])
+
+
 def generate(
     model, vocabulary: list[str], prompt: str, words: int, temperature: float, top_k: int, seed: int
 ) -> tuple[str, int]:
     """Continue ``prompt`` by ``words`` tokens; return the text and how many prompt tokens were unknown."""
-    tokens = check_settings(prompt, words, temperature, top_k)
-    index = token_index(vocabulary)
-    ids = [index.get(token, OOV_ID) for token in tokens]
-    rng = np.random.default_rng(seed)
-    out = list(tokens)
-    for _ in range(words):
-        logits = np.asarray(model(np.array([ids], dtype=np.int32), training=False))[0, -1].astype(np.float64)
-        next_id = sample(logits, temperature, top_k, rng)
-        ids.append(next_id)
-        out.append(vocabulary[next_id])
-    return detokenize(out), sum(i == OOV_ID for i in ids[: len(tokens)])
+    return detokenize(list(stream(model, vocabulary, prompt, words, temperature, top_k, seed))), unknown_words(
+        prompt, vocabulary
+    )
 
 
-def check_settings(prompt: str, words: int, temperature: float, top_k: int) -> list[str]:
+def unknown_words(prompt: str, vocabulary: list[str]) -> int:
+    """How many of the prompt's tokens the vocabulary lacks (they are read as ``<oov>``)."""
+    known = set(vocabulary[OOV_ID + 1 :])
+    return sum(token not in known for token in tokenize(prompt))
+
+
+def readable(tokens: Iterator[str]) -> Iterator[str]:
+    """The detokenized text in pieces as ``tokens`` arrive: what each token adds to the text before it.
+
+    How a token is joined (its space, its capital) depends only on the token before it,
+    so each piece comes from the last few tokens, and a long stream costs linear time.
+    """
+    context: list[str] = []
+    for token in tokens:
+        before = detokenize(context)
+        after = detokenize([*context, token])
+        yield after[len(before) :]
+        context = [*context[-1:], token]
+
+
+def check_settings(prompt: str, words: int, temperature: float, top_k: int, seed: int = 0) -> list[str]:
     """Refuse settings ``generate`` cannot use (before any model is loaded); return the prompt's tokens."""
-    if words < 1:
-        raise PipelineError(f"--words {words}: expected a positive number of words")
+    if not 1 <= words <= MAX_WORDS:
+        raise PipelineError(f"--words {words}: expected a number of words from 1 to {MAX_WORDS:,}")
+    if seed < 0:
+        raise PipelineError(f"--seed {seed}: expected 0 or a positive integer")
     if not temperature > 0:
         raise PipelineError(f"--temperature {temperature}: expected a number above 0 (e.g. 0.8)")
     if top_k < 0:

@@ -41,11 +41,21 @@ def metric_name(member_prefix: str, key: str) -> str:
     return f"{member_prefix.rstrip('_')}/{key}" if member_prefix else key
 
 
+SUMMARY_KEYS = ("val_loss", "val_accuracy")  # with the step: what `dvc exp show` shows of a running experiment
+
+
 def log_epoch(live, member_prefix: str, epoch: int, logs: dict) -> None:
-    """Log one finished epoch (0-based) of one model and write the summary ``dvc exp show`` reads."""
+    """Log one finished epoch (0-based) of one model and write the summary ``dvc exp show`` reads.
+
+    Every metric goes to its plot file; the summary holds only the step and the latest
+    validation figures of the model in training (and which member it is), so that a running
+    experiment adds three or four columns to ``dvc exp show``, not four per member.
+    """
     live.step = epoch
     for key in HISTORY_KEYS:
         live.log_metric(metric_name(member_prefix, key), float(logs[key]))
+    member = {"member": int(member_prefix.strip("_").split("_")[-1])} if member_prefix else {}
+    live.summary = {key: float(logs[key]) for key in SUMMARY_KEYS} | member
     live.make_summary()
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stages import checkpoint, paths
-from stages.atomic import atomic_path, write_json, write_text
+from stages.atomic import atomic_path, write_json, write_summary, write_text
 from stages.corpus import pretraining_text
 from stages.errors import PipelineError
 from stages.params import section_class
@@ -498,6 +498,7 @@ def run(
     write_text(history_path, history_tsv(state.history))
     write_text(generations_path, generations_markdown(trainer.models[0], vocabulary))
     write_json(metrics_path, metrics)
+    write_summary(metrics_path, "lm", {"lm": {"perplexity": metrics["lm"]["val_perplexity"]["forward"]}})
     checkpoint.clear(state_dir)
     log.info(
         "language models: validation perplexity forward %.1f, backward %.1f; %s tokens in %.0f s (%.0f tokens/s)",

@@ -33,6 +33,7 @@ def build_model(
     dense_dropout: float = 0.0,
     seed: int | None = None,
     prefix: str = "",
+    embedding_trainable: bool = True,
 ) -> keras.Model:
     """Return an uncompiled binary classifier over padded token ids (0 = padding, either side).
 
@@ -42,7 +43,8 @@ def build_model(
     pooling reads only token steps. An unmasked step is cheaper on a CPU, and on a GPU
     LSTM and GRU keep their defaults (tanh/sigmoid, no recurrent dropout, no unroll,
     ``reset_after=True``) so that Keras runs them with cuDNN kernels. ``prefix`` starts
-    every layer name (ensemble members need names of their own).
+    every layer name (ensemble members need names of their own). ``embedding_trainable``
+    false keeps a pretrained embedding as it starts.
     """
     if cell not in CELLS:
         raise ValueError(f"model.cell: {cell!r} is not allowed, expected one of {', '.join(CELLS)}")
@@ -51,7 +53,7 @@ def build_model(
     tokens = keras.Input(shape=(None,), dtype="int32", name=f"{prefix}tokens")
     aligned = LeftAlign(name=f"{prefix}left_align")(tokens)  # length-aware: tokens first, padding after
     lengths = SequenceLength(name=f"{prefix}length")(aligned)
-    x = layers.Embedding(vocab_size, embedding_dim, name=f"{prefix}embedding")(aligned)
+    x = layers.Embedding(vocab_size, embedding_dim, trainable=embedding_trainable, name=f"{prefix}embedding")(aligned)
     if embedding_dropout:  # drops whole embedding channels, the same for every step of a review
         x = layers.SpatialDropout1D(embedding_dropout, seed=seed, name=f"{prefix}embedding_dropout")(x)
     directions = None

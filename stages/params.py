@@ -139,6 +139,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "layers": Key(int, 1, "Stacked recurrent layers (all but the last return sequences).", minimum=1, maximum=8),
         "units": Key(int, 32, "Units per recurrent layer (per direction).", minimum=1),
         "embedding_dim": Key(int, 64, "Size of the word embedding.", minimum=1),
+        "embedding_trainable": Key(
+            bool, True, "Train the embedding with the rest (false keeps it as it starts, e.g. from `word_vectors`)."
+        ),
         "embedding_dropout": Key(
             float,
             0.3,

@@ -21,7 +21,7 @@ import numpy as np
 
 from stages import checkpoint, distribute, paths
 from stages.arrays import Encoding, Split, load_split
-from stages.atomic import atomic_path, write_json, write_text
+from stages.atomic import atomic_path, write_json, write_summary, write_text
 from stages.errors import PipelineError
 from stages.params import section_class
 from stages.text import read_vocabulary
@@ -276,7 +276,7 @@ def compile_member(
             data.vocab_size, model.cell, model.units, model.embedding_dim, layers_count=model.layers,
             bidirectional=model.bidirectional, dropout=model.dropout, embedding_dropout=model.embedding_dropout,
             pooling=model.pooling, dense_units=model.dense_units, dense_dropout=model.dense_dropout,
-            seed=train.seed + member, prefix=prefix,
+            seed=train.seed + member, prefix=prefix, embedding_trainable=model.embedding_trainable,
         )  # fmt: skip
         transfer(net, model.init, pretrained.lm_dir, prefix, pretrained.vectors)
         decay_steps = train.epochs * steps_per_epoch if train.lr_schedule == "cosine" else 0
@@ -358,3 +358,6 @@ def write_outputs(outputs: Outputs, net, first_member, history: dict, metrics: d
         table += f"\neach member:\n{layer_table(first_member)}"
     write_text(outputs.summary, table)
     write_json(outputs.metrics, metrics)
+    train = metrics["train"]
+    write_summary(outputs.metrics, "train", {"val": {"accuracy": train["best_val_accuracy"], "loss": train["best_val_loss"]},
+                                             "train_s": train["wall_time_s"]})  # fmt: skip

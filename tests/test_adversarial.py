@@ -115,8 +115,9 @@ def test_at_with_an_ensemble_resumes_as_an_uninterrupted_run(tmp_path, prepared,
         load(tmp_path / "resumed" / "model.keras").get_weights(),
     ):
         np.testing.assert_array_equal(a, b)
-    live = json.loads((tmp_path / "resumed" / "live" / "metrics.json").read_text())
-    assert "val_loss" in live["member_2"] and "val_loss" in live  # DVCLive got both members and their mean
+    live = tmp_path / "resumed" / "live"
+    assert (live / "plots" / "metrics" / "member_2" / "val_loss.tsv").is_file()  # DVCLive got both members
+    assert "val_loss" in json.loads((live / "metrics.json").read_text())  # and their mean
 
 
 def test_the_schema_refuses_at_with_multi_worker():

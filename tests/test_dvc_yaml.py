@@ -21,7 +21,9 @@ def test_validation_reads_the_whole_params_file_and_runs_before_every_stage():
     stages = load_dvc_yaml()["stages"]
     assert list(stages)[0] == "validate"
     assert stages["validate"]["params"] == [{"params.yaml": None}]  # every key, unknown ones included
-    assert stages["validate"]["outs"] == [{"data/params.ok": {"persist": True}}]
+    assert stages["validate"]["outs"] == [
+        {"data/params.ok": {"cache": False, "persist": True}}
+    ]  # in git: dry runs see it
     for name in STAGE_SECTIONS:
         assert "data/params.ok" in stages[name]["deps"], name
 

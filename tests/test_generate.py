@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 from stages import paths
 from stages.cli import app
 from stages.errors import PipelineError
-from stages.generate import detokenize, generate, load_language_model, sample
-from stages.text import read_vocabulary
+from stages.generate import detokenize, generate, load_language_model, readable, sample
+from stages.text import read_vocabulary, token_index, tokenize
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,8 @@ def test_unknown_prompt_words_are_read_as_oov_not_fatal(model_and_vocabulary):
     [
         ("", 5, 1.0, 0, "the prompt has no words"),
         ("   <br />  ", 5, 1.0, 0, "the prompt has no words"),
-        ("the movie", 0, 1.0, 0, "--words 0: expected a positive number"),
+        ("the movie", 0, 1.0, 0, "--words 0: expected a number of words from 1 to 100,000"),
+        ("the movie", 100_001, 1.0, 0, "--words 100001: expected a number of words from 1 to 100,000"),
         ("the movie", 5, 0.0, 0, "--temperature 0.0: expected a number above 0"),
         ("the movie", 5, -1.0, 0, "--temperature -1.0"),
         ("the movie", 5, 1.0, -3, "--top-k -3"),
@@ -90,4 +91,36 @@ def test_command_without_a_model_names_the_command_that_builds_it(tmp_path, lm_d
     assert result.exit_code == 1
     assert "run `dvc repro lm`" in result.output and "Traceback" not in result.output
     bad = CliRunner().invoke(app, ["generate", "the movie", "--words", "-2", "--model", str(tmp_path / "a.keras")])
-    assert bad.exit_code == 1 and "--words -2: expected a positive number" in bad.output
+    assert bad.exit_code == 1 and "--words -2: expected a number of words from 1 to 100,000" in bad.output
+    negative = CliRunner().invoke(app, ["generate", "the movie", "--seed", "-7", "--model", str(tmp_path / "a.keras")])
+    assert negative.exit_code == 1 and negative.output.strip() == "error: --seed -7: expected 0 or a positive integer"
+
+
+def rerun_generate(model, vocabulary, prompt, words, temperature, top_k, seed):
+    """The generator before the step model: the whole text through the model again for every new word."""
+    index = token_index(vocabulary)
+    ids = [index.get(token, 1) for token in tokenize(prompt)]
+    rng = np.random.default_rng(seed)
+    for _ in range(words):
+        logits = np.asarray(model(np.array([ids], dtype=np.int32), training=False))[0, -1].astype(np.float64)
+        ids.append(sample(logits, temperature, top_k, rng))
+    return detokenize([vocabulary[i] for i in ids[len(tokenize(prompt)) :]])
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
+def test_the_step_model_gives_the_text_of_rerunning_the_whole_model(model_and_vocabulary, cell):
+    from stages.lm import build_language_models
+
+    trained, vocabulary = model_and_vocabulary
+    models = [trained, build_language_models(len(vocabulary), cell, 6, 2, 5)[0]]  # and two untrained layers
+    for model in models:
+        for seed in (0, 1):
+            text, _ = generate(model, vocabulary, "the movie was great", 12, 1.0, 0, seed)
+            added = rerun_generate(model, vocabulary, "the movie was great", 12, 1.0, 0, seed)
+            assert text.lower().endswith(added.lower())
+
+
+def test_streamed_pieces_join_to_the_whole_text():
+    tokens = ["(", "i", "loved", "it", ")", "!", "the", "end", ".", "$", "5", "%", "what", "?", "no"]
+    for cut in range(1, len(tokens) + 1):
+        assert "".join(readable(iter(tokens[:cut]))) == detokenize(tokens[:cut])

@@ -59,7 +59,18 @@ def repo(tmp_path_factory, request) -> Path:
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "base")
     output = sh(repo, "dvc", "repro")
-    for stage in ("validate", "download", "prepare", "lm", "embeddings", "train", "baseline", "evaluate", "blend", "plot"):
+    for stage in (
+        "validate",
+        "download",
+        "prepare",
+        "lm",
+        "embeddings",
+        "train",
+        "baseline",
+        "evaluate",
+        "blend",
+        "plot",
+    ):
         assert f"Running stage '{stage}'" in output
     assert f"source: local file {MIRROR}" in output
     sh(repo, "git", "add", "-A")
@@ -159,7 +170,9 @@ def test_experiment_reruns_only_model_stages_and_compares(repo):
         "Running stage 'train'" in output and "Running stage 'evaluate'" in output and "Running stage 'plot'" in output
     )
     assert "Running stage 'download'" not in output and "Running stage 'prepare'" not in output
-    assert "Running stage 'lm'" not in output and "Running stage 'embeddings'" not in output  # model.* never retrains them
+    assert (
+        "Running stage 'lm'" not in output and "Running stage 'embeddings'" not in output
+    )  # model.* never retrains them
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json"))
     experiments = [exp for rev in shown for exp in (rev.get("experiments") or []) if exp.get("name") == "gru-small"]
     assert len(experiments) == 1

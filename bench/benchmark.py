@@ -16,6 +16,11 @@ Sections:
   xla       the pipeline path with XLA on and off per cell, in turn (what `train.jit_compile: auto` uses)
   predict   single-review latency (p50, p95, warm) and batch throughput of `stages predict`
   memory    peak resident memory of a full `dvc repro -f` in a temporary copy of the project
+  classifier the word-vector classifier's training speed per setting (float32, mixed_bfloat16, oneDNN bf16
+            math, frozen embedding, adversarial training, batch 64/128/256), each against the reference
+            in the same round
+  generate  words/s of `stages generate` stepping the model's state, against re-running the model over the
+            whole text for every word (the generator before), and the time of a 12,500-word prompt
   lm        language-model training speed (tokens/s, both directions) on the real text, as a share of
             this machine's matrix-multiply FLOP rate measured in the same run, for the params.yaml
             language model and the larger ones given with --lm-configs
@@ -385,6 +390,125 @@ def bench_lm(args: argparse.Namespace) -> None:
     print(f"lm: matrix multiply again at {matmul_gflops():.0f} GFLOPS (the spread says how noisy the machine was)")
 
 
+CLASSIFIER_CHILD = """
+import json, sys, time
+import numpy as np, keras
+from stages import adversarial, paths
+from stages.arrays import load_split
+from stages.batching import ReviewBatches
+from stages.model import build_model
+from stages.train import make_optimizer, precision_policy
+config, samples, epochs = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+train = load_split(paths.split_arrays("train"))
+keep = np.random.default_rng(0).permutation(len(train.y))[:samples]
+with precision_policy(config["precision"]):
+    keras.utils.set_random_seed(1)
+    net = build_model(20000, "gru", config["units"], config["dim"], bidirectional=True,
+                      dropout=0.3, embedding_dropout=0.3, pooling="max", seed=1,
+                      embedding_trainable=config["trainable"])
+    net.compile(optimizer=make_optimizer("adam", 0.002, 1.0), loss="binary_crossentropy", metrics=["accuracy"])
+    if config["adversarial"]:
+        adversarial.enable(net, 0.02, 1.0)
+    batches = ReviewBatches(train.x[keep], train.y[keep], train.length[keep], config["batch"], "post", True, 1)
+    ends = []
+    timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
+    net.fit(batches.dataset(0, epochs + 1), steps_per_epoch=len(batches), epochs=epochs + 1, verbose=0,
+            callbacks=[timer])
+print("RESULT", json.dumps({"reviews_per_s": samples * epochs / (ends[-1] - ends[0])}))
+"""
+
+CLASSIFIER_REFERENCE = {"units": 32, "dim": 300, "precision": "float32", "onednn_bf16": False, "trainable": True,
+                        "adversarial": False, "batch": 64}  # fmt: skip
+CLASSIFIER_CHANGES = {
+    "mixed_bfloat16": {"precision": "mixed_bfloat16"},
+    "oneDNN bf16 math": {"onednn_bf16": True},
+    "frozen embedding": {"trainable": False},
+    "adversarial (at)": {"adversarial": True},
+    "batch 128": {"batch": 128},
+    "batch 256": {"batch": 256},
+}
+
+
+def classifier_speed(config: dict, samples: int, epochs: int) -> float:
+    """Training reviews/s of one classifier setting, in a fresh process (oneDNN's math mode is read at start)."""
+    import json
+
+    env = os.environ | ({"TF_SET_ONEDNN_FPMATH_MODE": "BF16"} if config["onednn_bf16"] else {})
+    done = subprocess.run(
+        [sys.executable, "-c", CLASSIFIER_CHILD, json.dumps(config), str(samples), str(epochs)],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode or not lines:
+        raise SystemExit(f"classifier benchmark child failed for {config}:\n{done.stderr[-2000:]}")
+    return json.loads(lines[-1].removeprefix("RESULT "))["reviews_per_s"]
+
+
+def bench_classifier(args: argparse.Namespace) -> None:
+    """The word-vector classifier's training speed for each precision, adversarial and batch setting, side by side.
+
+    Each setting changes one thing of the reference (bidirectional GRU, embedding 300, float32,
+    trainable embedding, batch 64) and runs in its own process right after the reference, round
+    by round, on the same training reviews (length-bucketed, as the stage batches them); the
+    ratio is the median over rounds of setting/reference.
+    """
+    samples, epochs = min(args.train_samples, 2048), args.rounds
+    print(
+        f"classifier: bidirectional gru, embedding 300, {samples} training reviews, 1 untimed epoch then {epochs} "
+        "timed; reviews/s and the ratio to the reference in the same round (median of rounds)"
+    )
+    print(f"{'units':>6}  {'setting':<20}{'reviews/s':>11}{'reference/s':>13}{'ratio':>8}")
+    for units in args.classifier_units:
+        reference = CLASSIFIER_REFERENCE | {"units": units}
+        rounds = []
+        for _ in range(args.classifier_rounds):  # the reference, then every setting, in turn
+            base = classifier_speed(reference, samples, epochs)
+            rounds.append({name: (classifier_speed(reference | change, samples, epochs), base)
+                           for name, change in CLASSIFIER_CHANGES.items()})  # fmt: skip
+        for name in CLASSIFIER_CHANGES:
+            pairs = [found[name] for found in rounds]
+            ratios = sorted(a / b for a, b in pairs)
+            speed, base = np.median([a for a, _ in pairs]), np.median([b for _, b in pairs])
+            print(f"{units:>6}  {name:<20}{speed:>11.1f}{base:>13.1f}{ratios[len(ratios) // 2]:>7.2f}x", flush=True)
+
+
+def rerun_generate(model, vocabulary, prompt: str, words: int, seed: int = 0) -> None:
+    """The generator before the step model: the whole text through the model again for every new word."""
+    from stages.generate import sample
+    from stages.text import token_index, tokenize
+
+    index = token_index(vocabulary)
+    ids = [index.get(token, 1) for token in tokenize(prompt)]
+    rng = np.random.default_rng(seed)
+    for _ in range(words):
+        logits = np.asarray(model(np.array([ids], dtype=np.int32), training=False))[0, -1].astype(np.float64)
+        ids.append(sample(logits, 0.8, 40, rng))
+
+
+def bench_generate(args: argparse.Namespace) -> None:
+    """``stages generate``: words per second of the step model and of re-running the model, and a long prompt."""
+    from stages.generate import generate, load_language_model
+    from stages.text import read_vocabulary
+
+    model = load_language_model(paths.FORWARD_LM)
+    vocabulary = read_vocabulary(paths.VOCAB)
+    for words in args.generate_words:
+        began = time.perf_counter()
+        generate(model, vocabulary, "this movie was", words, 0.8, 40, 0)
+        stepped = time.perf_counter() - began
+        rerun_words = min(words, args.generate_rerun_words)
+        began = time.perf_counter()
+        rerun_generate(model, vocabulary, "this movie was", rerun_words)
+        rerun = time.perf_counter() - began
+        print(f"generate --words {words}: {words / stepped:,.1f} words/s stepping the state; re-running the model "
+              f"over the whole text (the generator before): {rerun_words / rerun:,.1f} words/s over its first "
+              f"{rerun_words} words", flush=True)  # fmt: skip
+    prompt = " ".join(["the movie was long and the acting was fine"] * (args.generate_prompt_words // 9))
+    began = time.perf_counter()
+    generate(model, vocabulary, prompt, 10, 0.8, 40, 0)
+    print(f"generate with a {len(prompt.split()):,}-word prompt and --words 10: {time.perf_counter() - began:.1f} s")
+
+
 SECTIONS = {
     "prepare": bench_prepare,
     "training": bench_training,
@@ -392,6 +516,8 @@ SECTIONS = {
     "predict": bench_predict,
     "memory": bench_memory,
     "lm": bench_lm,
+    "classifier": bench_classifier,
+    "generate": bench_generate,
 }
 
 
@@ -417,7 +543,14 @@ def main() -> None:
         default="gru:256:128,lstm:256:128:512,lstm:512:128",
         help="extra language models as CELL:UNITS:EMBEDDING[:BATCH] (lm)",
     )
+    parser.add_argument("--generate-words", default="100,1000", help="comma-separated --words values (generate)")
+    parser.add_argument("--generate-rerun-words", type=int, default=200, help="words timed re-running (generate)")
+    parser.add_argument("--generate-prompt-words", type=int, default=12_500, help="long prompt length (generate)")
+    parser.add_argument("--classifier-units", default="32,128", help="comma-separated GRU sizes (classifier)")
+    parser.add_argument("--classifier-rounds", type=int, default=2, help="rounds per setting (classifier)")
     args = parser.parse_args()
+    args.classifier_units = [int(v) for v in args.classifier_units.split(",")]
+    args.generate_words = [int(v) for v in args.generate_words.split(",")]
     args.max_lens = [int(v) for v in args.max_lens.split(",")]
     args.variants = [(v.removeprefix("bi-"), v.startswith("bi-")) for v in args.variants.split(",")]
     if args.train_samples < 2 * BATCH_SIZE:

@@ -47,17 +47,41 @@ def split(net: keras.Model, prefix: str = "") -> tuple[keras.Model, keras.Model]
     return keras.Model(net.input, [aligned, embedded]), keras.Model([aligned, embedded], net.output)
 
 
-def adversarial_loss(net, front, head, x, y, epsilon: float, sample_weight=None):
-    """The clean loss, its predictions, and the loss on the adversarially perturbed embedding (one batch)."""
-    aligned, embedded = front(x, training=True)
-    with tf.GradientTape() as inner:
-        inner.watch(embedded)
+def adversarial_gradients(net, front, head, x, y, epsilon: float, weight: float, sample_weight=None):
+    """One batch: the clean loss and predictions, the adversarial loss, and the gradients of ``loss + weight * adv``.
+
+    Two passes, each one forward and one backward: the clean pass gives the variables'
+    gradients and the embedding's at once; the perturbed pass, with ``r`` held constant
+    (Miyato et al.), gives the adversarial loss's. Taking the embedding's gradient inside
+    the second pass's tape instead would make TensorFlow keep second-order records of the
+    recurrent loop, and the step twice as slow.
+    """
+    variables = net.trainable_weights
+    with tf.GradientTape() as tape:
+        aligned, embedded = front(x, training=True)
+        tape.watch(embedded)
         y_pred = head([aligned, embedded], training=True)
         loss = net.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
-    direction = tf.stop_gradient(inner.gradient(loss, embedded))
-    r = tf.cast(perturbation(direction, embedded, aligned, epsilon), embedded.dtype)
-    perturbed = head([aligned, embedded + r], training=True)
-    return loss, y_pred, net.compute_loss(x=x, y=y, y_pred=perturbed, sample_weight=sample_weight)
+        scaled = net.optimizer.scale_loss(loss) if net.optimizer is not None else loss
+    *clean, direction = tape.gradient(scaled, [*variables, embedded])
+    r = tf.stop_gradient(tf.cast(perturbation(direction, embedded, aligned, epsilon), embedded.dtype))
+    with tf.GradientTape() as tape:
+        aligned, embedded = front(x, training=True)
+        perturbed = head([aligned, embedded + r], training=True)
+        adv = net.compute_loss(x=x, y=y, y_pred=perturbed, sample_weight=sample_weight)
+        scaled = net.optimizer.scale_loss(weight * adv) if net.optimizer is not None else weight * adv
+    adversarial = tape.gradient(scaled, variables)
+    gradients = [_add(a, b) for a, b in zip(clean, adversarial)]
+    return loss, y_pred, adv, gradients
+
+
+def _add(a, b):
+    """Sum of two gradients, either of which may be None (a variable one pass does not reach)."""
+    if a is None or b is None:
+        return b if a is None else a
+    if isinstance(a, tf.IndexedSlices) and isinstance(b, tf.IndexedSlices):  # an embedding's rows: keep them sparse
+        return tf.IndexedSlices(tf.concat([a.values, b.values], 0), tf.concat([a.indices, b.indices], 0), a.dense_shape)
+    return tf.convert_to_tensor(a) + tf.convert_to_tensor(b)
 
 
 def enable(net: keras.Model, epsilon: float, weight: float, prefix: str = "") -> keras.Model:
@@ -69,13 +93,9 @@ def enable(net: keras.Model, epsilon: float, weight: float, prefix: str = "") ->
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            loss, y_pred, adv = adversarial_loss(self, front, head, x, y, epsilon, sample_weight)
-            total = loss + weight * adv
-            self._loss_tracker.update_state(unscale_loss_for_distribution(loss), sample_weight=tf.shape(x)[0])
-            total = self.optimizer.scale_loss(total)
-        variables = self.trainable_weights
-        self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        loss, y_pred, _, gradients = adversarial_gradients(self, front, head, x, y, epsilon, weight, sample_weight)
+        self._loss_tracker.update_state(unscale_loss_for_distribution(loss), sample_weight=tf.shape(x)[0])
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     net.train_step = types.MethodType(train_step, net)

@@ -13,7 +13,7 @@ import typer
 
 from stages import paths
 from stages.errors import PipelineError
-from stages.params import load_sections, params_table, stage_help, validate_file
+from stages.params import borrowed, load_sections, params_table, stage_help, validate_file
 
 app = typer.Typer(
     help="Train and compare recurrent networks on IMDB reviews; each command is one DVC stage.",
@@ -139,6 +139,7 @@ def lm_command(params: ParamsOption = paths.PARAMS) -> None:
         paths.LM_HISTORY,
         paths.LM_GENERATIONS,
         lm.LMParams(**load_sections("lm", params)["lm"]),
+        unlabeled_limit=borrowed("lm", params)["limit"],
     )
 
 
@@ -148,7 +149,10 @@ def embeddings_command(params: ParamsOption = paths.PARAMS) -> None:
     """Train word vectors (gensim) on the training and unlabeled text (never val or test), aligned to vocab.txt."""
     from stages import embeddings
 
-    embeddings.run(embeddings.EmbeddingsParams(**load_sections("embeddings", params)["embeddings"]))
+    embeddings.run(
+        embeddings.EmbeddingsParams(**load_sections("embeddings", params)["embeddings"]),
+        unlabeled_limit=borrowed("embeddings", params)["limit"],
+    )
 
 
 @app.command("generate")

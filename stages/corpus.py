@@ -26,17 +26,21 @@ class PretrainingText:
     stats: dict
 
 
-def pretraining_text(reviews: Path, unlabeled: Path, prepared: Path) -> PretrainingText:
+def pretraining_text(reviews: Path, unlabeled: Path, prepared: Path, limit: int = 0) -> PretrainingText:
     """The training split (validation excluded) and the unlabeled reviews, less every copy of a held-out review.
 
     A review is left out when its tokens equal those of a test or validation review (the
     unlabeled reviews hold copies of test reviews, and the official training split holds
     some too). "Test" means every review of the official test split, also those that
     ``prepare.limit`` left out of this run's test arrays. Reviews keep table order,
-    training reviews first.
+    training reviews first. ``limit`` > 0 (a quick run's ``prepare.limit``) keeps that many
+    unlabeled reviews, evenly spaced through the table; the training reviews are those
+    ``prepare`` kept.
     """
     table = read_table(reviews, ("split", "label", "text"))
     extra = read_table(unlabeled, ("id", "text"))
+    if 0 < limit < len(extra):
+        extra = extra.iloc[np.linspace(0, len(extra) - 1, limit).round().astype(int)]
     rows = {split: load_split(paths.split_arrays(split, prepared)).row for split in ("train", "val")}
     texts = table["text"].to_numpy()
 

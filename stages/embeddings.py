@@ -63,10 +63,13 @@ class EmbeddingsPaths:
                    out / "embeddings.md", out / "embeddings_metrics.json")  # fmt: skip
 
 
-def run(params: EmbeddingsParams, files: EmbeddingsPaths = EmbeddingsPaths()) -> dict:
-    """The whole stage: read the pretraining text, train the vectors, align them to the vocabulary, report."""
+def run(params: EmbeddingsParams, files: EmbeddingsPaths = EmbeddingsPaths(), unlabeled_limit: int = 0) -> dict:
+    """The whole stage: read the pretraining text, train the vectors, align them to the vocabulary, report.
+
+    ``unlabeled_limit`` > 0 (a quick run's ``prepare.limit``) reads only that many unlabeled reviews.
+    """
     vocabulary = read_vocabulary(files.prepared / paths.VOCAB.name)
-    text = pretraining_text(files.reviews, files.unlabeled, files.prepared)
+    text = pretraining_text(files.reviews, files.unlabeled, files.prepared, unlabeled_limit)
     sentences = in_vocabulary(text.train, vocabulary)
     began = time.perf_counter()
     keyed = train_vectors(sentences, params)

@@ -60,10 +60,10 @@ class Corpus:
     stats: dict
 
 
-def build_corpus(reviews: Path, unlabeled: Path, prepared: Path) -> Corpus:
+def build_corpus(reviews: Path, unlabeled: Path, prepared: Path, limit: int = 0) -> Corpus:
     """The pretraining text (``stages/corpus.py``: no held-out review in it) as one id stream per part, in table order."""
     index = token_index(read_vocabulary(prepared / paths.VOCAB.name))
-    text = pretraining_text(reviews, unlabeled, prepared)
+    text = pretraining_text(reviews, unlabeled, prepared, limit)
     train, val = stream(text.train, index), stream(text.val, index)
     stats = text.stats | {"tokens": {"train": len(train), "val": len(val)}}
     stats["oov_rate"] = {"train": float(np.mean(train == OOV_ID)) if len(train) else 0.0}
@@ -463,18 +463,21 @@ def run(
     generations_path: Path,
     params: LMParams,
     state_dir: Path = paths.LM_STATE,
+    unlabeled_limit: int = 0,
 ) -> dict:
-    """The whole stage: build the text, train both directions (resumable), measure, save; returns the metrics."""
+    """The whole stage: build the text, train both directions (resumable), measure, save; returns the metrics.
+
+    ``unlabeled_limit`` > 0 (a quick run's ``prepare.limit``) reads only that many unlabeled reviews.
+    """
     from stages.generate import generations_markdown
     from stages.saving import save
 
     vocabulary = read_vocabulary(prepared / paths.VOCAB.name)
     vocab_size = len(vocabulary)
-    corpus = build_corpus(reviews, unlabeled, prepared)
+    corpus = build_corpus(reviews, unlabeled, prepared, unlabeled_limit)
     files = (paths.split_arrays("train", prepared), paths.split_arrays("val", prepared), prepared / paths.VOCAB.name)
-    trainer, state = train_language_models(
-        corpus, vocab_size, params, state_dir, (checkpoint.fingerprint(files=(*files, unlabeled)),)
-    )
+    text_print = checkpoint.fingerprint(unlabeled_limit, files=(*files, unlabeled))
+    trainer, state = train_language_models(corpus, vocab_size, params, state_dir, (text_print,))
     log.info("measuring full-softmax perplexity on the validation text")
     perplexity = trainer.perplexity(corpus.val, params.eval_tokens)
     tokens_trained = state.step * params.batch_size * params.window

@@ -72,7 +72,8 @@ def build_model(
         x = layers.Dense(dense_units, activation="relu", name=f"{prefix}hidden")(x)
         if dense_dropout:
             x = layers.Dropout(dense_dropout, seed=seed, name=f"{prefix}hidden_dropout")(x)
-    probability = layers.Dense(1, activation="sigmoid", name=f"{prefix}positive")(x)
+    # float32 whatever the precision policy, so the probability and the loss keep their precision
+    probability = layers.Dense(1, activation="sigmoid", dtype="float32", name=f"{prefix}positive")(x)
     return keras.Model(tokens, probability, name=f"{prefix}{'bi' if bidirectional else ''}{cell}_classifier")
 
 

@@ -138,7 +138,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "bidirectional": Key(bool, True, "Add a backward layer to every recurrent layer (outputs concatenated)."),
         "layers": Key(int, 1, "Stacked recurrent layers (all but the last return sequences).", minimum=1, maximum=8),
         "units": Key(int, 32, "Units per recurrent layer (per direction).", minimum=1),
-        "embedding_dim": Key(int, 64, "Size of the word embedding.", minimum=1),
+        "embedding_dim": Key(int, 100, "Size of the word embedding.", minimum=1),
         "embedding_trainable": Key(
             bool, True, "Train the embedding with the rest (false keeps it as it starts, e.g. from `word_vectors`)."
         ),
@@ -160,13 +160,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "dense_dropout": Key(float, 0.0, "Dropout after the dense hidden layer.", minimum=0, maximum=0.9),
         "init": Key(
             str,
-            "lm_embedding",
+            "word_vectors",
             "Initial weights: `random`, `word_vectors` (the embeddings stage's vectors; embedding_dim must match `embeddings.dim`), `lm_embedding` (the language models' embedding) or `lm` (embedding and recurrent layers; cell, units and layers must match `lm.*`).",
             choices=("random", "word_vectors", "lm_embedding", "lm"),
         ),
     },
     "train": {
-        "epochs": Key(int, 4, "Maximum number of epochs.", minimum=1),
+        "epochs": Key(int, 2, "Maximum number of epochs.", minimum=1),
         "batch_size": Key(int, 64, "Batch size.", minimum=1),
         "optimizer": Key(str, "adam", "Optimizer.", choices=("adam", "rmsprop", "sgd")),
         "learning_rate": Key(float, 0.002, "Learning rate.", minimum=0, exclusive_minimum=True, maximum=10),
@@ -187,7 +187,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "seed": Key(int, 42, "Seed of weights, dropout and shuffling.", minimum=0),
         "ensemble": Key(
             int,
-            4,
+            3,
             "Train N models with seeds `seed`, `seed`+1, ... one after another and save one model averaging their probabilities.",
             minimum=1,
             maximum=20,
@@ -201,9 +201,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "XLA compilation: `auto` (off: measured no faster on CPU, and it would block cuDNN on a GPU), `on` or `off`.",
             choices=("auto", "on", "off"),
         ),
+        "precision": Key(
+            str,
+            "float32",
+            "Arithmetic of the layers: `float32`, or `mixed_bfloat16` (bfloat16 products, float32 weights: faster for large cells on CPUs with AMX; see bench/README.md).",
+            choices=("float32", "mixed_bfloat16"),
+        ),
         "adversarial": Key(
             str,
-            "none",
+            "at",
             "Adversarial training: `none`, or `at` (add the loss on embeddings perturbed along the normalised gradient of the loss, Miyato et al. 2017).",
             choices=("none", "at"),
         ),
@@ -257,7 +263,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "epochs": Key(
             float,
-            0.8,
+            0.25,
             "Training budget in passes over the language model's text (fractions allowed).",
             minimum=0,
             exclusive_minimum=True,
@@ -273,7 +279,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
             str, "word2vec", "gensim's `Word2Vec` or `FastText` (subword vectors).", choices=("word2vec", "fasttext")
         ),
         "dim": Key(
-            int, 300, "Dimensions of each word vector (model.embedding_dim must match to start from them).", minimum=1
+            int, 100, "Dimensions of each word vector (model.embedding_dim must match to start from them).", minimum=1
         ),
         "architecture": Key(
             str,
@@ -493,7 +499,11 @@ def _is_sha256(text: str) -> bool:
 
 def load_sections(stage: str, path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """Read and check the params sections that ``stage`` reads; raise one error listing all problems."""
-    sections = STAGE_SECTIONS[stage]
+    return load_sections_of(STAGE_SECTIONS[stage], path)
+
+
+def load_sections_of(sections: tuple[str, ...], path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Read and check ``sections`` of the params file; raise one error listing all problems."""
     data = read_params_file(path)
     problems = problems_in(data, sections)
     if problems:
@@ -532,9 +542,24 @@ def validate_file(path: str | os.PathLike[str]) -> list[str]:
     return problems_in(read_params_file(path))
 
 
+# Single keys a stage reads from another stage's section: a quick run's `prepare.limit`
+# also shrinks the unlabeled text that pretraining reads.
+BORROWED_KEYS: dict[str, tuple[str, ...]] = {"lm": ("prepare.limit",), "embeddings": ("prepare.limit",)}
+
+
 def dvc_params(stage: str) -> list[str]:
     """The ``section.key`` names ``stage`` reads, as dvc.yaml must list them."""
-    return [f"{section}.{key}" for section in STAGE_SECTIONS[stage] for key in SCHEMA[section]]
+    own = [f"{section}.{key}" for section in STAGE_SECTIONS[stage] for key in SCHEMA[section]]
+    return own + list(BORROWED_KEYS.get(stage, ()))
+
+
+def borrowed(stage: str, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The values of ``stage``'s borrowed keys (checked with their sections), by key name (``limit``)."""
+    values = {}
+    for name in BORROWED_KEYS.get(stage, ()):
+        section, key = name.split(".")
+        values[key] = load_sections_of((section,), path)[section][key]
+    return values
 
 
 def params_table() -> str:
@@ -568,4 +593,9 @@ def stage_help(stage: str) -> str:
     for section in STAGE_SECTIONS[stage]:
         for key, spec in SCHEMA[section].items():
             lines.append(f"{section}.{key}: {spec.help} [{spec.allowed()}]")
+    for name in BORROWED_KEYS.get(stage, ()):
+        section, key = name.split(".")
+        lines.append(
+            f"{name}: also limits the unlabeled reviews read here (0 = all) [{SCHEMA[section][key].allowed()}]"
+        )
     return "\n\n".join(lines)

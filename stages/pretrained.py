@@ -82,7 +82,7 @@ def transfer(net, init: str, lm_dir: Path, prefix: str = "", vectors: Path = pat
 
 
 def from_word_vectors(embedding, path: Path) -> str:
-    """Set ``embedding`` to the word vectors in ``path``, rescaled to Keras's initial spread; return its name."""
+    """Set ``embedding`` to the word vectors in ``path`` (rescaled to Keras's spread if it trains); return its name."""
     import numpy as np
 
     if not path.is_file():
@@ -95,9 +95,11 @@ def from_word_vectors(embedding, path: Path) -> str:
             f"but the classifier has {words:,} words of {dim}: set model.embedding_dim like embeddings.dim and rerun "
             "`dvc repro embeddings`"
         )
-    factor = EMBEDDING_STD / float(vectors.std()) if EMBEDDING_STD else 1.0
+    # a trained embedding is rescaled to Keras's spread, so that Adam's steps (the same absolute size
+    # whatever the scale) move it as fast as a random one; a frozen one keeps the vectors' own scale
+    factor = EMBEDDING_STD / float(vectors.std()) if EMBEDDING_STD and embedding.trainable else 1.0
     embedding.set_weights([vectors * factor])
-    log.info("model.init word_vectors: %s from %s (rescaled by %.3f)", embedding.name, path, factor)
+    log.info("model.init word_vectors: %s from %s (scaled by %.3f)", embedding.name, path, factor)
     return embedding.name
 
 

@@ -33,8 +33,13 @@ def headline(root: Path = Path(".")) -> str:
     test = _read_json(root / paths.METRICS)["test"]
     train = _read_json(root / paths.TRAIN_METRICS)["train"]
     lm = _read_json(root / paths.LM_METRICS)["lm"]
-    model, lm_params = params["model"], params["lm"]
+    model, lm_params, train_params = params["model"], params["lm"], params["train"]
     direction = "bidirectional " if model["bidirectional"] else ""
+    extras = "" if model["embedding_trainable"] else ", embedding frozen"
+    if train_params["adversarial"] != "none":
+        extras += (
+            f", adversarial training ({train_params['adversarial']}, epsilon {train_params['adversarial_epsilon']:g})"
+        )
     members = train.get("members")
     ensemble = f"; an ensemble of {len(members)} averaged" if members else ""
     best = (
@@ -46,7 +51,7 @@ def headline(root: Path = Path(".")) -> str:
         "| what | figure |",
         "|---|---|",
         f"| classifier | {direction}{model['cell']}({model['units']}) x {model['layers']}, embedding "
-        f"{model['embedding_dim']}, {model['pooling']} pooling, `model.init: {model['init']}`{ensemble}; "
+        f"{model['embedding_dim']}, {model['pooling']} pooling, `model.init: {model['init']}`{extras}{ensemble}; "
         f"{train['params']:,} params |",
         f"| test accuracy (25,000 reviews) | **{test['accuracy']:.4f}** (F1 {test['f1']:.4f}, ROC AUC {test['roc_auc']:.4f}) |",
         f"| validation accuracy | {train['best_val_accuracy']:.4f} ({best}) |",
@@ -56,8 +61,36 @@ def headline(root: Path = Path(".")) -> str:
         f"{lm['wall_time_s']:.0f} s ({lm['tokens_per_s']:,.0f} tokens/s) |",
         f"| language-model validation perplexity | forward {lm['val_perplexity']['forward']:.1f}, backward "
         f"{lm['val_perplexity']['backward']:.1f} ({lm['val_tokens_scored']:,} tokens, full softmax) |",
+        *word_vectors_row(root, params["embeddings"]),
         *baseline_row(root),
+        *blend_row(root),
     ])  # fmt: skip
+
+
+def word_vectors_row(root: Path, params: dict) -> list[str]:
+    """The embeddings stage's vectors, when its metrics exist."""
+    path = root / paths.EMBEDDINGS_METRICS
+    if not path.is_file():
+        return []
+    result = _read_json(path)["embeddings"]
+    return [
+        f"| word vectors (`embeddings` stage) | {params['method']} {params['architecture']}, {params['dim']} "
+        f"dimensions, {params['epochs']} epochs over {result['tokens']:,} tokens in {result['wall_time_s']:.0f} s; "
+        f"{result['vocabulary_coverage']:.1%} of the vocabulary (nearest neighbours: `reports/embeddings.md`) |"
+    ]
+
+
+def blend_row(root: Path) -> list[str]:
+    """The blend of the RNN and the n-gram model (not a recurrent model), when its metrics exist."""
+    path = root / paths.BLEND_METRICS
+    if not path.is_file():
+        return []
+    result = _read_json(path)["blend"]
+    return [
+        f"| blend, not an RNN: the RNN's and the n-gram model's log-odds mixed (`blend` stage) | test accuracy "
+        f"{result['test']['accuracy']:.4f} (validation {result['val']['accuracy']:.4f}), RNN weight "
+        f"{result['rnn_weight']:.2f} chosen on validation |"
+    ]
 
 
 def baseline_row(root: Path) -> list[str]:

@@ -8,6 +8,7 @@ per-layer model summary. The stage reads as four steps: load the data, fit each 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -189,12 +190,30 @@ def fit_member(
     """
     import tensorflow as tf
 
-    from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches
-    from stages.live import forget_after, log_epoch
-
     seed = train.seed + member
     jit = choose_jit(train.jit_compile, model.cell, model.bidirectional, bool(tf.config.list_physical_devices("GPU")))
     seed_everything(seed, deterministic_ops=not jit)
+    with precision_policy(train.precision):
+        return _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed, jit)
+
+
+@contextlib.contextmanager
+def precision_policy(name: str):
+    """Keras's dtype policy ``name`` (``train.precision``) while a member is built and trained, float32 after."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed, jit):
+    """``fit_member`` under the chosen precision: build, resume, fit, restore the best weights."""
+    from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches
+    from stages.live import forget_after, log_epoch
+
     net = compile_member(data, model, train, strategy, member, pretrained, jit)
     jit = bool(net.jit_compile)  # Keras turns XLA off where it cannot apply it
     step = XLA_WIDTH_STEP if jit else WIDTH_STEP

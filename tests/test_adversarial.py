@@ -44,9 +44,9 @@ def test_adversarial_loss_equals_a_hand_computed_one():
     net = build_model(30, "gru", 4, 6, bidirectional=True, pooling="max", seed=3)
     x = np.array([[3, 4, 5, 6, 0, 0], [7, 8, 9, 10, 11, 12], [13, 14, 0, 0, 0, 0]], dtype=np.int32)
     y = np.array([1.0, 0.0, 1.0], dtype=np.float32)
-    net.compile(loss="binary_crossentropy")
+    net.compile(optimizer="sgd", loss="binary_crossentropy")
     front, head = adversarial.split(net)
-    loss, _, adv = adversarial.adversarial_loss(net, front, head, x, y[:, None], 0.3)
+    loss, _, adv, gradients = adversarial.adversarial_gradients(net, front, head, x, y[:, None], 0.3, 2.0)
 
     matrix = net.get_layer("embedding").embeddings
     with tf.GradientTape() as tape:
@@ -65,6 +65,7 @@ def test_adversarial_loss_equals_a_hand_computed_one():
     assert float(loss) == pytest.approx(bce(y, p_clean), rel=1e-5)
     assert float(adv) == pytest.approx(bce(y, p_moved), rel=1e-4)
     assert float(adv) > float(loss)  # uphill, as the gradient says
+    assert len(gradients) == len(net.trainable_weights) and all(g is not None for g in gradients)
 
 
 def test_none_ignores_the_adversarial_knobs_and_at_changes_training(tmp_path, prepared):

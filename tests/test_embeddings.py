@@ -78,7 +78,7 @@ def test_nearest_neighbours_by_cosine():
     assert embeddings.nearest(array, vocabulary, "good", 2) == ["great", "<oov>"]
 
 
-def test_word_vectors_init_copies_them_rescaled(vectors, lm_data):
+def test_word_vectors_init_copies_them_rescaled_unless_frozen(vectors, lm_data):
     files, _ = vectors[0][0]
     array = np.load(files.vectors)
     net = build_model(len(array), "gru", 4, 8)
@@ -86,6 +86,9 @@ def test_word_vectors_init_copies_them_rescaled(vectors, lm_data):
     copied = net.get_layer("embedding").get_weights()[0]
     assert copied.std() == pytest.approx(pretrained.EMBEDDING_STD, rel=1e-4)
     np.testing.assert_allclose(copied, array * (copied.std() / array.std()), rtol=1e-5, atol=1e-7)
+    frozen = build_model(len(array), "gru", 4, 8, embedding_trainable=False)
+    pretrained.transfer(frozen, "word_vectors", lm_data, vectors=files.vectors)
+    np.testing.assert_array_equal(frozen.get_layer("embedding").get_weights()[0], array)  # frozen: their own scale
     wrong = build_model(len(array), "gru", 4, 6)
     with pytest.raises(
         PipelineError, match=r"holds \d+ vectors of 8 dimensions, but the classifier has \d+ words of 6"

@@ -201,3 +201,11 @@ def test_flops_per_token_counts_both_directions_and_the_softmax_classes():
     assert lm.flops_per_token(params, 20_000) == 2 * 3 * (recurrent + 2 * 256 * 513)
     full = lm_params(cell="lstm", units=256, embedding_dim=128, sampled=0, layers=1)
     assert lm.flops_per_token(full, 20_000) == 2 * 3 * (recurrent + 2 * 256 * 20_000)
+
+
+def test_a_quick_runs_limit_shrinks_the_unlabeled_text(lm_data):
+    full = lm.build_corpus(lm_data / "reviews.parquet", lm_data / "unlabeled.parquet", lm_data / "prepared")
+    quick = lm.build_corpus(lm_data / "reviews.parquet", lm_data / "unlabeled.parquet", lm_data / "prepared", limit=5)
+    assert quick.stats["reviews"]["unlabeled"] <= 5 < full.stats["reviews"]["unlabeled"]
+    assert quick.stats["reviews"]["train"] == full.stats["reviews"]["train"]  # prepare.limit already sampled train
+    assert 0 < len(quick.train) < len(full.train)

@@ -179,14 +179,16 @@ def test_each_section_becomes_a_frozen_typed_object_with_the_schemas_keys():
 )
 def test_a_classifier_that_cannot_take_the_language_models_weights_is_refused_up_front(init, model, named):
     params = default_params()
-    params["model"].update(model, init=init)
+    params["model"].update({"embedding_dim": params["lm"]["embedding_dim"]} | model, init=init)
     problems = problems_in(params)
     assert len(problems) == 1 and named in problems[0] and "model.init" in problems[0], problems
 
 
 def test_classifiers_that_fit_the_language_models_pass():
     params = default_params()
-    params["model"].update(init="lm", units=128)  # BiGRU(128) x 1 from GRU(128) x 1
+    params["model"].update(
+        init="lm", units=128, embedding_dim=params["lm"]["embedding_dim"]
+    )  # BiGRU(128) from GRU(128)
     assert problems_in(params) == []
     params["model"].update(init="random", units=7, embedding_dim=3)  # random weights: anything goes
     assert problems_in(params) == []

@@ -98,3 +98,25 @@ def test_the_classifier_is_a_registered_model_artifact():
     artifact = pipeline["artifacts"]["imdb-rnn-classifier"]
     assert artifact["type"] == "model" and artifact["desc"] and artifact["labels"]
     assert artifact["path"] in _outs(pipeline["stages"]["train"])
+
+
+def metric_columns() -> list[tuple[str, object]]:
+    """The columns `dvc exp show` makes of the committed metrics: every leaf of every declared file, in order."""
+    import json
+
+    def leaves(prefix, value):
+        if isinstance(value, dict):
+            return [leaf for key, item in value.items() for leaf in leaves(f"{prefix}{key}.", item)]
+        return [(prefix.rstrip("."), value)]
+
+    config = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    return [leaf for path in config["metrics"] for leaf in leaves("", json.loads((ROOT / path).read_text()))]
+
+
+def test_dvc_exp_show_has_a_few_metric_columns_test_accuracy_first():
+    columns = metric_columns()
+    names = [name for name, _ in columns]
+    assert names[0] == "test.accuracy" and len(names) == len(set(names))  # no name needs its file's prefix
+    # each column is as wide as its name or its value (5 significant digits), plus two spaces between
+    width = sum(max(len(name), 7) + 2 for name in names)
+    assert len(columns) <= 15 and width <= 200, (len(columns), width, names)

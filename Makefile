@@ -26,6 +26,7 @@ repro: $(BIN)/.installed
 
 test: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
 test-fast: $(BIN)/.installed-dev

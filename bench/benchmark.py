@@ -463,9 +463,9 @@ def bench_classifier(args: argparse.Namespace) -> None:
         rounds = []
         for _ in range(args.classifier_rounds):  # the reference, then every setting, in turn
             base = classifier_speed(reference, samples, epochs)
-            rounds.append({name: (classifier_speed(reference | change, samples, epochs), base)
-                           for name, change in CLASSIFIER_CHANGES.items()})  # fmt: skip
-        for name in CLASSIFIER_CHANGES:
+            rounds.append({name: (classifier_speed(reference | CLASSIFIER_CHANGES[name], samples, epochs), base)
+                           for name in args.classifier_settings})  # fmt: skip
+        for name in args.classifier_settings:
             pairs = [found[name] for found in rounds]
             ratios = sorted(a / b for a, b in pairs)
             speed, base = np.median([a for a, _ in pairs]), np.median([b for _, b in pairs])
@@ -547,9 +547,16 @@ def main() -> None:
     parser.add_argument("--generate-rerun-words", type=int, default=200, help="words timed re-running (generate)")
     parser.add_argument("--generate-prompt-words", type=int, default=12_500, help="long prompt length (generate)")
     parser.add_argument("--classifier-units", default="32,128", help="comma-separated GRU sizes (classifier)")
+    parser.add_argument(
+        "--classifier-settings", default=",".join(CLASSIFIER_CHANGES), help="comma-separated settings (classifier)"
+    )
     parser.add_argument("--classifier-rounds", type=int, default=2, help="rounds per setting (classifier)")
     args = parser.parse_args()
     args.classifier_units = [int(v) for v in args.classifier_units.split(",")]
+    args.classifier_settings = args.classifier_settings.split(",")
+    unknown = [name for name in args.classifier_settings if name not in CLASSIFIER_CHANGES]
+    if unknown:
+        sys.exit(f"error: unknown classifier settings {unknown}, expected some of {', '.join(CLASSIFIER_CHANGES)}")
     args.generate_words = [int(v) for v in args.generate_words.split(",")]
     args.max_lens = [int(v) for v in args.max_lens.split(",")]
     args.variants = [(v.removeprefix("bi-"), v.startswith("bi-")) for v in args.variants.split(",")]

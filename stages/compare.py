@@ -29,15 +29,6 @@ from stages.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
-COLUMNS = {  # table column: (metrics file, flattened key as dvc.api.exp_show names it)
-    "test_accuracy": (paths.METRICS.as_posix(), "test.accuracy"),
-    "test_f1": (paths.METRICS.as_posix(), "test.f1"),
-    "test_roc_auc": (paths.METRICS.as_posix(), "test.roc_auc"),
-    "train_time_s": (paths.TRAIN_METRICS.as_posix(), "train.wall_time_s"),
-    "epochs_run": (paths.TRAIN_METRICS.as_posix(), "train.epochs_run"),
-    "params": (paths.TRAIN_METRICS.as_posix(), "train.params"),
-}
-
 
 Variant = tuple[str, bool, str]  # cell, bidirectional, init
 
@@ -119,6 +110,18 @@ def read_history(revision: str) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(dvc.api.read(paths.HISTORY.as_posix(), rev=revision)), sep="\t")
 
 
+def read_figures(revision: str) -> dict:
+    """An experiment's test scores, training time, epochs and size, from its committed reports."""
+    import dvc.api
+
+    test = json.loads(dvc.api.read(paths.METRICS.as_posix(), rev=revision))["test"]
+    train = json.loads(dvc.api.read(paths.TRAIN_METRICS.as_posix(), rev=revision))["train"]
+    return {
+        "test_accuracy": test["accuracy"], "test_f1": test["f1"], "test_roc_auc": test["roc_auc"],
+        "train_time_s": train["wall_time_s"], "epochs_run": int(train["epochs_run"]), "params": int(train["params"]),
+    }  # fmt: skip
+
+
 def collect(wanted: list[Variant], prefix: str) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """The comparison table and each variant's history, read from this prefix's experiments (newest first)."""
     found: dict[Variant, dict] = {}
@@ -134,9 +137,7 @@ def collect(wanted: list[Variant], prefix: str) -> tuple[pd.DataFrame, dict[str,
         name = variant_name(prefix, cell, bidirectional, init)
         table_row = {"variant": name, "experiment": row["Experiment"], "cell": cell, "bidirectional": bidirectional,
                      "init": init}  # fmt: skip
-        values = {column: _value(row, file, key) for column, (file, key) in COLUMNS.items()}
-        values |= {column: int(values[column]) for column in ("epochs_run", "params") if values[column] is not None}
-        rows.append(table_row | values)
+        rows.append(table_row | read_figures(row["rev"]))
         histories[name] = read_history(row["rev"])
     return pd.DataFrame(rows), histories
 

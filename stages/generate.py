@@ -59,26 +59,29 @@ class Stepper:
 
     def __init__(self, model):
         import keras
+        import tensorflow as tf
 
         from stages.model import recurrent_layers
 
         self.embedding = model.get_layer("embedding")
         self.output = model.layers[-1]
-        self.layers = [
-            keras.layers.RNN(layer.cell, return_sequences=True, return_state=True) for layer in recurrent_layers(model)
-        ]
-        self.states: list | None = None
+        cells = [layer.cell for layer in recurrent_layers(model)]
+        self.layers = [keras.layers.RNN(cell, return_sequences=True, return_state=True) for cell in cells]
+        self.states = [cell.get_initial_state(batch_size=1) for cell in cells]  # zeros, as training starts
+        self._run = tf.function(self._logits_and_states, reduce_retracing=True)  # a graph: the prompt's loop is fast
+
+    def _logits_and_states(self, ids, states):
+        x = self.embedding(ids)
+        after = []
+        for layer, state in zip(self.layers, states):
+            x, *state = layer(x, initial_state=state, training=False)
+            after.append(state)
+        return self.output(x[:, -1]), after
 
     def feed(self, ids: list[int]) -> np.ndarray:
         """Read ``ids`` after everything fed before; return the logits of the word that follows (float64)."""
-        x = self.embedding(np.array([ids], dtype=np.int32))
-        states = []
-        for i, layer in enumerate(self.layers):
-            initial = None if self.states is None else self.states[i]
-            x, *state = layer(x, initial_state=initial, training=False)
-            states.append(state)
-        self.states = states
-        return np.asarray(self.output(x[:, -1]), dtype=np.float64)[0]
+        logits, self.states = self._run(np.array([ids], dtype=np.int32), self.states)
+        return np.asarray(logits, dtype=np.float64)[0]
 
 
 def stream(

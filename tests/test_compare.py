@@ -53,15 +53,17 @@ def test_table_markdown_lists_every_variant():
 def test_collect_reads_params_metrics_and_history_through_dvc_api(monkeypatch):
     rows = [  # as dvc.api.exp_show gives them: values through text, numbers as floats
         {"Experiment": "cmp-2", "rev": "abc1234", "model.cell": "gru", "model.bidirectional": "False",
-         "model.init": "random", "test.accuracy": 0.9, "test.f1": 0.91, "test.roc_auc": 0.95,
-         "train.wall_time_s": 12.0, "train.epochs_run": 2.0, "train.params": 99.0, "params.yaml:train.epochs": 4.0},
+         "model.init": "random", "params.yaml:train.epochs": 4.0},
         {"Experiment": "cmp-1", "rev": "def5678", "model.cell": "gru", "model.bidirectional": "False",
-         "model.init": "random", "test.accuracy": 0.5},  # an older run of the same variant: ignored
+         "model.init": "random"},  # an older run of the same variant: ignored
         {"Experiment": "elsewhere", "rev": "0", "model.cell": "lstm", "model.bidirectional": "False",
          "model.init": "random"},
     ]  # fmt: skip
     read = []
+    figures = {"abc1234": {"test_accuracy": 0.9, "test_f1": 0.91, "test_roc_auc": 0.95, "train_time_s": 12.0,
+                           "epochs_run": 2, "params": 99}}  # fmt: skip
     monkeypatch.setattr(compare, "experiment_rows", lambda: rows)
+    monkeypatch.setattr(compare, "read_figures", lambda rev: figures[rev])
     monkeypatch.setattr(
         compare,
         "read_history",

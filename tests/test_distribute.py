@@ -101,6 +101,7 @@ def test_two_worker_processes_train_as_one_and_only_the_chief_writes(cluster_pro
             "data/model/model.keras",
             "reports/plots/history.tsv",
             "reports/train_metrics.json",
+            "reports/summary/train.json",
             "reports/model_summary.txt",
             "reports/live/metrics.json",
         ]

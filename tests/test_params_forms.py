@@ -30,6 +30,7 @@ TINY_BASE = {
     "train": TINY_TRAIN | {"epochs": 1},
     "lm": {k: v for k, v in vars(lm_params()).items()} | {"epochs": 0.05},
     "prepare": {"vocab_size": 60, "max_len": 12, "val_fraction": 0.25, "val_grouping": "random"},
+    "embeddings": {"dim": 8, "epochs": 1},
 }
 # a whole pass; fewer validation tokens than one window; an unchecked size
 EXTRA = {("lm", "epochs"): [1], ("lm", "eval_tokens"): [1], ("download", "size"): [0]}
@@ -138,6 +139,24 @@ def build_lm(values: dict, tmp_path: Path) -> None:
     assert trainer.perplexity(ids, params.eval_tokens)["tokens"] >= params.window
 
 
+def build_embeddings(values: dict, tmp_path: Path) -> None:
+    from stages import embeddings
+
+    params = embeddings.EmbeddingsParams(**values)
+    sentences = [text.split() for text in review_table(per_label=6)["text"]]
+    vocabulary = ["<pad>", "<oov>", *sorted({token for sentence in sentences for token in sentence})]
+    vectors, _ = embeddings.aligned(embeddings.train_vectors(sentences, params), vocabulary, params.seed)
+    assert vectors.shape == (len(vocabulary), params.dim) and np.isfinite(vectors).all()
+
+
+def build_blend(values: dict, tmp_path: Path) -> None:
+    from stages import blend
+
+    y = np.array([0, 1, 1, 0, 1])
+    weight, curve = blend.choose_weight(y, np.array([0.2, 0.8, 0.6, 0.3, 0.9]), np.full(5, 0.5), values["steps"])
+    assert len(curve) == values["steps"] + 1 and 0 <= weight <= 1
+
+
 def build_baseline(values: dict, tmp_path: Path) -> None:
     from stages import baseline
 
@@ -197,5 +216,6 @@ def test_what_each_stage_builds_from_either_form_runs(tmp_path, tiny_prepared, m
         assert metrics["train"]["epochs_run"] >= 1
     else:
         builder = {"download": build_download, "prepare": build_prepare, "lm": build_lm, "baseline": build_baseline,
-                   "evaluate": build_evaluate, "plot": build_plot}[stage]  # fmt: skip
+                   "evaluate": build_evaluate, "plot": build_plot, "embeddings": build_embeddings,
+                   "blend": build_blend}[stage]  # fmt: skip
         builder(sections[stage], tmp_path)

@@ -19,7 +19,7 @@ SMALL = {
     "prepare": {"vocab_size": 2000, "max_len": 64, "limit": 2000},
     "model": {"cell": "lstm", "bidirectional": False, "units": 8, "embedding_dim": 16, "pooling": "last"},
     "train": {"epochs": 1, "batch_size": 64},
-    # the unlabeled text is never limited: a few steps on it, perplexity on a few thousand tokens
+    # prepare.limit also limits the unlabeled text; a few steps on it, perplexity on a few thousand tokens
     "lm": {"units": 8, "embedding_dim": 16, "window": 16, "batch_size": 32, "epochs": 0.0005, "eval_tokens": 2000},
     "embeddings": {"dim": 16, "epochs": 1},
 }
@@ -89,7 +89,13 @@ def test_repro_reads_the_full_dataset_and_writes_every_output(repo):
     assert (repo / "data/model/model.keras").is_file()
     assert len(list((repo / "reports/figures").glob("*.png"))) == 7
     lm_metrics = json.loads((repo / "reports/lm_metrics.json").read_text())
-    assert lm_metrics["data"]["left_out"]["unlabeled"]["copies_of_test"] == 270  # as the data's README says
+    assert lm_metrics["data"]["reviews"]["unlabeled"] <= 2000  # prepare.limit limits the unlabeled text too
+    from stages.corpus import pretraining_text
+
+    full = pretraining_text(
+        repo / "data/raw/reviews.parquet", repo / "data/raw/unlabeled.parquet", repo / "data/prepared"
+    )
+    assert full.stats["left_out"]["unlabeled"]["copies_of_test"] == 270  # as the data's README says
     assert lm_metrics["lm"]["val_perplexity"]["forward"] > 1
 
 
@@ -178,9 +184,9 @@ def test_experiment_reruns_only_model_stages_and_compares(repo):
     assert len(experiments) == 1
     data = experiments[0]["revs"][0]["data"]
     assert data["params"]["params.yaml"]["data"]["model"]["cell"] == "gru"
-    assert 0 <= data["metrics"]["reports/metrics.json"]["data"]["test"]["accuracy"] <= 1
+    assert 0 <= data["metrics"]["reports/summary/evaluate.json"]["data"]["test"]["accuracy"] <= 1
     diff = json.loads(sh(repo, "dvc", "metrics", "diff", "HEAD", "gru-small", "--json"))
-    assert "reports/metrics.json" in diff or diff == {}
+    assert "reports/summary/evaluate.json" in diff or diff == {}
     params_diff = json.loads(sh(repo, "dvc", "params", "diff", "HEAD", "gru-small", "--json"))
     assert params_diff["params.yaml"]["model.cell"] == {"old": "lstm", "new": "gru"}
     plots = sh(repo, "dvc", "plots", "diff", "HEAD", "gru-small", "-o", "plots_out", "--json")
@@ -268,3 +274,14 @@ def test_shared_remote_push_pull_and_experiments_between_clones(repo, tmp_path):
     assert json.loads((other / "reports/metrics.json").read_text()) == pushed
     assert (other / "data/model/model.keras").read_bytes() == (clone / "data/model/model.keras").read_bytes()
     assert "up to date" in sh(other, "dvc", "status")
+
+
+def test_exp_run_dry_with_the_data_copied_in_lists_what_a_setting_reruns(repo):
+    copies = [arg for folder in ("raw", "prepared", "lm", "embeddings", "model", "predictions")
+              for arg in ("-C", f"data/{folder}")]  # fmt: skip
+    before = (repo / "params.yaml").read_text()
+    output = sh(repo, "dvc", "exp", "run", "--dry", *copies, "-S", "model.units=4")
+    assert "Running stage 'train'" in output  # what the setting changes (a dry run shows no stage after it)
+    for stage in ("download", "prepare", "lm", "embeddings", "baseline"):
+        assert f"Running stage '{stage}'" not in output
+    assert (repo / "params.yaml").read_text() == before  # a dry run leaves the params alone

@@ -32,6 +32,7 @@ TINY_TRAIN = defaults("train") | {
     "seed": 7,
     "jit_compile": "off",
     "ensemble": 1,  # one model unless a test asks for more
+    "adversarial": "none",  # Keras's own training step unless a test asks for adversarial training
 }
 
 

@@ -11,6 +11,15 @@ cannot make the perturbation negligible by growing its embedding. Scaling ``r`` 
 review's own embedded norm gives the same invariance without a normalisation layer in
 the saved model, which therefore is the same plain classifier whatever this setting.
 
+With ``vat`` (virtual adversarial training, Miyato et al. 2017) each step instead adds, on
+a batch of unlabeled reviews ``u``, the divergence between the model's clean prediction
+and its prediction at ``e + r``, where ``r`` is the direction (found by one step of power
+iteration from a random probe of relative size ``xi``) in which that divergence grows
+most, scaled like AT's. It needs no labels, so it reads the unlabeled reviews; ``at_vat``
+adds both losses. The VAT passes run without dropout, so the divergence measures the
+model's own sensitivity to ``r``; the probe is drawn from ``(seed, optimizer step)``, so a
+resumed run draws the same probes as an uninterrupted one.
+
 The step runs the classifier's own layers in two parts that share its weights: ``front``
 (tokens to aligned tokens and embedded sequence) and ``head`` (those to the probability),
 so nothing is copied and the model that ``fit`` trains is the one saved.
@@ -75,6 +84,50 @@ def adversarial_gradients(net, front, head, x, y, epsilon: float, weight: float,
     return loss, y_pred, adv, gradients
 
 
+def bernoulli_kl(p, q):
+    """KL(p || q) of two Bernoulli distributions given by their probabilities, per row (``(batch, 1)`` in, ``(batch,)`` out)."""
+    low = 1e-7  # as Keras's binary cross-entropy clips
+    p = tf.clip_by_value(tf.cast(p, tf.float32), low, 1 - low)
+    q = tf.clip_by_value(tf.cast(q, tf.float32), low, 1 - low)
+    return tf.reshape(p * (tf.math.log(p) - tf.math.log(q)) + (1 - p) * (tf.math.log(1 - p) - tf.math.log(1 - q)), [-1])
+
+
+def virtual_perturbation(front, head, u, epsilon: float, xi: float, seed):
+    """VAT's ``r`` for the unlabeled batch ``u`` and the clean predictions it is measured against (both constants).
+
+    ``seed`` is a stateless seed pair, so the random probe is a function of it alone.
+    """
+    aligned, embedded = front(u, training=False)
+    clean = tf.stop_gradient(head([aligned, embedded], training=False))
+    probe = tf.random.stateless_normal(tf.shape(embedded), seed, dtype=tf.float32)
+    probe = tf.cast(perturbation(probe, embedded, aligned, xi), embedded.dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(probe)
+        divergence = tf.reduce_mean(bernoulli_kl(clean, head([aligned, embedded + probe], training=False)))
+    direction = tape.gradient(divergence, probe)
+    r = tf.stop_gradient(tf.cast(perturbation(direction, embedded, aligned, epsilon), embedded.dtype))
+    return r, clean
+
+
+def virtual_adversarial_loss(front, head, u, r, clean):
+    """Mean KL(clean || prediction at ``e + r``) over the unlabeled batch: differentiable in the weights."""
+    aligned, embedded = front(u, training=False)
+    return tf.reduce_mean(bernoulli_kl(clean, head([aligned, embedded + r], training=False)))
+
+
+def virtual_adversarial_gradients(net, front, head, x, y, u, epsilon, xi, weight, seed, sample_weight=None):
+    """One batch: the clean loss and predictions, the VAT loss on ``u``, and the gradients of ``loss + weight * vat``."""
+    r, clean = virtual_perturbation(front, head, u, epsilon, xi, seed)
+    variables = net.trainable_weights
+    with tf.GradientTape() as tape:
+        y_pred = net(x, training=True)
+        loss = net.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+        vat = virtual_adversarial_loss(front, head, u, r, clean)
+        total = loss + weight * vat
+        scaled = net.optimizer.scale_loss(total) if net.optimizer is not None else total
+    return loss, y_pred, vat, tape.gradient(scaled, variables)
+
+
 def _add(a, b):
     """Sum of two gradients, either of which may be None (a variable one pass does not reach)."""
     if a is None or b is None:
@@ -84,16 +137,44 @@ def _add(a, b):
     return tf.convert_to_tensor(a) + tf.convert_to_tensor(b)
 
 
-def enable(net: keras.Model, epsilon: float, weight: float, prefix: str = "") -> keras.Model:
-    """Make ``net.fit`` minimise ``loss + weight * adversarial loss``; evaluation and the saved model are unchanged.
+MODES = ("none", "at", "vat", "at_vat")  # train.adversarial
+
+
+def needs_unlabeled(mode: str) -> bool:
+    """Whether ``mode`` reads unlabeled reviews: ``fit`` then gets ``((x, u), y)`` batches."""
+    return "vat" in mode
+
+
+def enable(
+    net: keras.Model, epsilon: float, weight: float, prefix: str = "", mode: str = "at", xi: float = 1e-3, seed: int = 0
+) -> keras.Model:
+    """Make ``net.fit`` minimise ``loss + weight * (AT and/or VAT loss)``; evaluation and the saved model are unchanged.
 
     The ``loss`` that ``fit`` reports stays the clean loss, so histories compare across settings.
     """
+    if mode not in MODES[1:]:
+        raise ValueError(f"adversarial mode {mode!r}: expected one of {', '.join(MODES[1:])}")
     front, head = split(net, prefix)
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        loss, y_pred, _, gradients = adversarial_gradients(self, front, head, x, y, epsilon, weight, sample_weight)
+        u = None
+        if needs_unlabeled(mode):
+            x, u = x
+        if mode == "vat":
+            step_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)])
+            loss, y_pred, _, gradients = virtual_adversarial_gradients(
+                self, front, head, x, y, u, epsilon, xi, weight, step_seed, sample_weight
+            )
+        else:
+            loss, y_pred, _, gradients = adversarial_gradients(self, front, head, x, y, epsilon, weight, sample_weight)
+        if mode == "at_vat":
+            step_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)])
+            r, clean = virtual_perturbation(front, head, u, epsilon, xi, step_seed)
+            with tf.GradientTape() as tape:
+                vat = weight * virtual_adversarial_loss(front, head, u, r, clean)
+                scaled = self.optimizer.scale_loss(vat)
+            gradients = [_add(a, b) for a, b in zip(gradients, tape.gradient(scaled, self.trainable_weights))]
         self._loss_tracker.update_state(unscale_loss_for_distribution(loss), sample_weight=tf.shape(x)[0])
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)

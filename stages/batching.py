@@ -59,20 +59,30 @@ class ReviewBatches:
     """
 
     def __init__(
-        self, x, y, lengths, batch_size: int, padding: str, bucket: bool, seed: int | None, step: int = WIDTH_STEP
+        self,
+        x,
+        y,
+        lengths,
+        batch_size: int,
+        padding: str,
+        bucket: bool,
+        seed: int | None,
+        step: int = WIDTH_STEP,
+        per_epoch: int | None = None,
     ):
         self.x, self.y, self.lengths = x, np.asarray(y, dtype="float32"), lengths
         self.batch_size, self.padding, self.bucket, self.seed, self.step = batch_size, padding, bucket, seed, step
+        self.per_epoch = per_epoch  # batches drawn per epoch (a different sample each epoch); None = all
 
     def plan(self, epoch: int) -> list[tuple[np.ndarray, int]]:
         """Row positions and padded width of every batch of ``epoch``."""
         rng = np.random.default_rng([self.seed, epoch]) if self.seed is not None else None
-        batches = batch_rows(self.lengths, self.batch_size, self.bucket, rng)
+        batches = batch_rows(self.lengths, self.batch_size, self.bucket, rng)[: self.per_epoch]
         full = self.x.shape[1]
         return [(rows, batch_width(self.lengths[rows], full, self.step) if self.bucket else full) for rows in batches]
 
     def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size)
+        return min(math.ceil(len(self.lengths) / self.batch_size), self.per_epoch or math.inf)
 
     def dataset(self, first_epoch: int = 0, last_epoch: int | None = None):
         """A ``tf.data.Dataset`` of ``(ids, labels)`` batches, built in-graph (no Python per batch).
@@ -110,6 +120,38 @@ class ReviewBatches:
         """Average padded width of the batches, a measure of the work bucketing saves."""
         plan = self.plan(epoch)
         return float(np.mean([width for _, width in plan])) if plan else 0.0
+
+
+def with_unlabeled(labeled, unlabeled):
+    """``((ids, unlabeled ids), labels)`` batches: each labeled batch beside one unlabeled batch (VAT's input)."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.zip((labeled, unlabeled)).map(lambda a, b: ((a[0], b[0]), a[1]))
+
+
+def chop(x: np.ndarray, y: np.ndarray, lengths: np.ndarray, size: int, padding: str):
+    """Every review cut into consecutive pieces of ``size`` tokens (the last one shorter), each with its review's label.
+
+    Training on the pieces (``train.chop``; Johnson & Zhang 2016) makes the recurrent loop
+    ``size`` steps long whatever the review's length; predictions still read whole reviews.
+    Returns the pieces' ids (``size`` columns, padded on the same side as ``x``), labels and lengths.
+    """
+    full = x.shape[1]
+    counts = np.maximum(-(-lengths // size), 1)
+    pieces = np.zeros((int(counts.sum()), size), dtype=x.dtype)
+    piece_lengths = np.empty(len(pieces), dtype=np.int64)
+    row = 0
+    for ids, length in zip(x, lengths):
+        tokens = ids[:length] if padding == "post" else ids[full - length :]
+        for start in range(0, max(int(length), 1), size):
+            part = tokens[start : start + size]
+            if padding == "post":
+                pieces[row, : len(part)] = part
+            else:
+                pieces[row, size - len(part) :] = part
+            piece_lengths[row] = len(part)
+            row += 1
+    return pieces, np.repeat(np.asarray(y), counts), piece_lengths
 
 
 def predict_probabilities(model, x: np.ndarray, lengths: np.ndarray, padding: str, batch_size: int = 256) -> np.ndarray:

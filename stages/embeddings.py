@@ -8,6 +8,10 @@ is a plain ``float32`` array, row ``i`` the vector of vocabulary id ``i`` (paddi
 zeros), saved with ``numpy.save`` (gensim's own format pickles, and is never written).
 ``model.init: word_vectors`` starts the classifier's embedding from it.
 
+Its second output, ``unlabeled.npz``, holds the unlabeled part of that text encoded as
+``prepare`` encodes a split (same vocabulary, ``max_len``, truncation and padding; labels
+-1): the reviews that virtual adversarial training (``train.adversarial: vat``) reads.
+
 Determinism: gensim repeats its vectors only with one worker thread and a fixed hash
 of words (it seeds each word's starting vector with ``hash(word)``, which Python
 randomises per process), so the stage passes a stable hash and ``workers: 1`` is the
@@ -26,11 +30,12 @@ import numpy as np
 from tqdm import tqdm
 
 from stages import paths
+from stages.arrays import Encoding, Split, save_split
 from stages.atomic import atomic_path, write_json, write_text
 from stages.corpus import pretraining_text
 from stages.errors import PipelineError
 from stages.params import section_class
-from stages.text import OOV_TOKEN, PAD_ID, read_vocabulary
+from stages.text import OOV_TOKEN, PAD_ID, encode, pad, read_vocabulary, token_index
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,7 @@ class EmbeddingsPaths:
     unlabeled: Path = paths.UNLABELED_TABLE
     prepared: Path = paths.PREPARED
     vectors: Path = paths.WORD_VECTORS
+    unlabeled_arrays: Path = paths.UNLABELED_ARRAYS
     report: Path = paths.EMBEDDINGS_REPORT
     metrics: Path = paths.EMBEDDINGS_METRICS
 
@@ -60,7 +66,7 @@ class EmbeddingsPaths:
     def in_folder(cls, data: Path, out: Path) -> EmbeddingsPaths:
         """Inputs from a test folder (``reviews.parquet``, ``unlabeled.parquet``, ``prepared/``), outputs in ``out``."""
         return cls(data / "reviews.parquet", data / "unlabeled.parquet", data / "prepared", out / "vectors.npy",
-                   out / "embeddings.md", out / "embeddings_metrics.json")  # fmt: skip
+                   out / "unlabeled.npz", out / "embeddings.md", out / "embeddings_metrics.json")  # fmt: skip
 
 
 def run(params: EmbeddingsParams, files: EmbeddingsPaths = EmbeddingsPaths(), unlabeled_limit: int = 0) -> dict:
@@ -77,6 +83,10 @@ def run(params: EmbeddingsParams, files: EmbeddingsPaths = EmbeddingsPaths(), un
     vectors, covered = aligned(keyed, vocabulary, params.seed)
     with atomic_path(files.vectors, suffix=".npy") as tmp:
         np.save(tmp, vectors)
+    unlabeled = [tokens for tokens in text.train[text.stats["reviews"]["train"] :] if tokens]  # training reviews first
+    save_split(
+        files.unlabeled_arrays, encoded(unlabeled, vocabulary, Encoding.load(files.prepared / paths.ENCODING.name))
+    )
     tokens = sum(len(s) for s in sentences)
     metrics = {
         "embeddings": {
@@ -98,6 +108,17 @@ def in_vocabulary(reviews: list[list[str]], vocabulary: list[str]) -> list[list[
     """Each review's tokens with every word outside the vocabulary replaced by ``<oov>``."""
     known = set(vocabulary)
     return [[token if token in known else OOV_TOKEN for token in review] for review in reviews]
+
+
+def encoded(reviews: list[list[str]], vocabulary: list[str], encoding: Encoding) -> Split:
+    """Tokenized reviews as a split's arrays, encoded like ``prepare``'s (labels -1: unknown)."""
+    index = token_index(vocabulary)
+    ids = [encode(tokens, index, encoding.max_len, encoding.truncating) for tokens in reviews]
+    count = len(reviews)
+    return Split(
+        pad(ids, encoding.max_len, encoding.padding), np.full(count, -1), np.array([len(i) for i in ids]),
+        np.array([len(tokens) for tokens in reviews]), np.arange(count),
+    )  # fmt: skip
 
 
 def stable_hash(word: str) -> int:

@@ -210,8 +210,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "adversarial": Key(
             str,
             "at",
-            "Adversarial training: `none`, or `at` (add the loss on embeddings perturbed along the normalised gradient of the loss, Miyato et al. 2017).",
-            choices=("none", "at"),
+            "Adversarial training (Miyato et al. 2017): `none`; `at` (add the loss on embeddings perturbed along the normalised gradient of the loss); `vat` (add the divergence of predictions on unlabeled reviews under the perturbation that changes them most; reads the embeddings stage's unlabeled.npz); `at_vat` (both).",
+            choices=("none", "at", "vat", "at_vat"),
         ),
         "adversarial_epsilon": Key(
             float,
@@ -228,6 +228,20 @@ SCHEMA: dict[str, dict[str, Key]] = {
             minimum=0,
             exclusive_minimum=True,
             maximum=100,
+        ),
+        "vat_xi": Key(
+            float,
+            0.001,
+            "Size of VAT's random probe (one power-iteration step), relative to the norm of each review's embedded sequence.",
+            minimum=0,
+            exclusive_minimum=True,
+            maximum=1,
+        ),
+        "chop": Key(
+            int,
+            0,
+            "Train on consecutive pieces of this many tokens of each review, each with its review's label (Johnson & Zhang 2016; predictions read whole reviews); 0 = whole reviews.",
+            minimum=0,
         ),
         "distribute": Key(
             str,

@@ -35,6 +35,7 @@ def language_model(direction: str, folder: Path = LM) -> Path:
 FORWARD_LM = language_model("forward")
 
 WORD_VECTORS = DATA / "embeddings" / "vectors.npy"  # row i: the vector of vocabulary id i
+UNLABELED_ARRAYS = DATA / "embeddings" / "unlabeled.npz"  # the unlabeled reviews encoded (train.adversarial: vat)
 
 
 MODEL = DATA / "model" / "model.keras"

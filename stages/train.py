@@ -54,6 +54,7 @@ class Pretrained(NamedTuple):
 
     lm_dir: Path = paths.LM
     vectors: Path = paths.WORD_VECTORS
+    unlabeled: Path = paths.UNLABELED_ARRAYS  # what train.adversarial: vat reads
 
     def files(self, init: str) -> tuple[Path, ...]:
         """The files ``init`` starts from (a resumed run must see the same bytes)."""
@@ -130,6 +131,7 @@ def run(
     state_dir: Path = paths.TRAIN_STATE,
     lm_dir: Path = paths.LM,
     vectors: Path = paths.WORD_VECTORS,
+    unlabeled: Path = paths.UNLABELED_ARRAYS,
 ) -> dict:
     """The whole stage: load data, fit each member (resuming an interrupted run), combine, write; returns the metrics.
 
@@ -146,7 +148,7 @@ def run(
         folders = [state_dir] if train.ensemble == 1 else [state_dir / f"member-{i + 1}" for i in range(train.ensemble)]
         live = open_live(written.live, resume=any(state_dir.rglob(checkpoint.STATE_FILE)))
         fitted = [
-            fit_member(data, model, train, strategy, member, folder, Pretrained(lm_dir, vectors), live)
+            fit_member(data, model, train, strategy, member, folder, Pretrained(lm_dir, vectors, unlabeled), live)
             for member, folder in enumerate(folders)
         ]
         net, history, summary = combine(fitted, data.val, data.encoding, strategy)
@@ -211,7 +213,8 @@ def precision_policy(name: str):
 
 def _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed, jit):
     """``fit_member`` under the chosen precision: build, resume, fit, restore the best weights."""
-    from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches
+    from stages.adversarial import needs_unlabeled
+    from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches, with_unlabeled
     from stages.live import forget_after, log_epoch
 
     net = compile_member(data, model, train, strategy, member, pretrained, jit)
@@ -219,10 +222,15 @@ def _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed
     step = XLA_WIDTH_STEP if jit else WIDTH_STEP
     padding, train_split, val = data.encoding.padding, data.train, data.val
     batches = ReviewBatches(
-        train_split.x, train_split.y, train_split.length, train.batch_size, padding, train.bucket_by_length, seed, step
-    )
+        *training_rows(train_split, train.chop, data.encoding), train.batch_size, padding, train.bucket_by_length,
+        seed, step,
+    )  # fmt: skip
     val_batches = ReviewBatches(val.x, val.y, val.length, 256, padding, True, None, step)
     arrays = data.arrays + pretrained.files(model.init)  # a resumed run must start from the same weights
+    unlabeled = None
+    if needs_unlabeled(train.adversarial):
+        unlabeled = unlabeled_batches(train_split, pretrained.unlabeled, train, data, seed, step, len(batches))
+        arrays += (pretrained.unlabeled,)
     print_ = checkpoint.fingerprint(
         asdict(model),
         {k: v for k, v in asdict(train).items() if k not in ("epochs", "ensemble")} | {"seed": seed},
@@ -250,8 +258,11 @@ def _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed
     try:
         with checkpoint.StopOnSignal().installed() as stop_on_signal, distribute.keras_multi_worker_fixes(strategy):
             if not finished:
+                dataset = batches.dataset(first_epoch=state.epochs_done, last_epoch=train.epochs)
+                if unlabeled is not None:
+                    dataset = with_unlabeled(dataset, unlabeled.dataset(state.epochs_done, train.epochs))
                 net.fit(
-                    batches.dataset(first_epoch=state.epochs_done, last_epoch=train.epochs),
+                    dataset,
                     steps_per_epoch=len(batches),
                     validation_data=val_batches.dataset(),
                     validation_steps=len(val_batches),
@@ -272,6 +283,33 @@ def _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed
     return net, state
 
 
+def training_rows(split: Split, chop: int, encoding: Encoding) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ids, labels and lengths ``fit`` trains on: the split's reviews, or their pieces of ``train.chop`` tokens."""
+    from stages.batching import chop as chopped
+
+    if not chop:
+        return split.x, split.y, split.length
+    return chopped(split.x, split.y, split.length, min(chop, encoding.max_len), encoding.padding)
+
+
+def unlabeled_batches(train_split: Split, path: Path, train: TrainParams, data: TrainingData, seed: int, step: int,
+                      count: int):  # fmt: skip
+    """VAT's batches: ``count`` per epoch, drawn from the training reviews and the unlabeled ones (chopped alike)."""
+    from stages.batching import ReviewBatches
+
+    extra = load_split(path, data.encoding.max_len, data.vocab_size)
+    pool = Split(*(np.concatenate([getattr(train_split, f), getattr(extra, f)]) for f in ("x", "y", "length",
+                                                                                         "full_length", "row")))  # fmt: skip
+    x, y, lengths = training_rows(pool, train.chop, data.encoding)
+    batches = ReviewBatches(x, np.zeros(len(y)), lengths, train.batch_size, data.encoding.padding, True,
+                            seed + 7919, step, per_epoch=count)  # fmt: skip
+    if len(batches) < count:
+        raise PipelineError(
+            f"{path} holds too few reviews for {count} VAT batches an epoch: rerun `dvc repro embeddings`"
+        )
+    return batches
+
+
 def member_prefix(member: int, ensemble: int) -> str:
     """``member_2_`` for an ensemble's second member (its layer and live-metric names), ``""`` for a single model."""
     return f"member_{member + 1}_" if ensemble > 1 else ""
@@ -289,7 +327,7 @@ def compile_member(
     from stages.pretrained import transfer
 
     prefix = member_prefix(member, train.ensemble)
-    steps_per_epoch = -(-len(data.train.y) // train.batch_size)
+    steps_per_epoch = -(-len(training_rows(data.train, train.chop, data.encoding)[1]) // train.batch_size)
     with strategy.scope():
         net = build_model(
             data.vocab_size, model.cell, model.units, model.embedding_dim, layers_count=model.layers,
@@ -307,8 +345,9 @@ def compile_member(
             metrics=["accuracy"],
             jit_compile=jit,
         )
-        if train.adversarial == "at":
-            adversarial.enable(net, train.adversarial_epsilon, train.adversarial_weight, prefix)
+        if train.adversarial != "none":
+            adversarial.enable(net, train.adversarial_epsilon, train.adversarial_weight, prefix, train.adversarial,
+                               train.vat_xi, train.seed + member)  # fmt: skip
     return net
 
 

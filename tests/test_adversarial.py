@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from stages import adversarial, checkpoint
+from stages.arrays import Split, load_split, save_split
 from stages.errors import PipelineError
 from stages.model import build_model
 from stages.params import problems_in
@@ -18,6 +19,16 @@ from tests.tiny import make_prepared, train_tiny
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     return make_prepared(tmp_path_factory.mktemp("adversarial"))
+
+
+@pytest.fixture(scope="module")
+def unlabeled(prepared):
+    """An unlabeled-reviews file as the embeddings stage writes it: here the training reviews reversed, labels -1."""
+    train = load_split(prepared / "train.npz")
+    path = prepared.parent / "unlabeled.npz"
+    save_split(path, Split(train.x[::-1], np.full(len(train.y), -1), train.length[::-1], train.full_length[::-1],
+                           np.arange(len(train.y))))  # fmt: skip
+    return path
 
 
 def bce(y, p):
@@ -68,30 +79,74 @@ def test_adversarial_loss_equals_a_hand_computed_one():
     assert len(gradients) == len(net.trainable_weights) and all(g is not None for g in gradients)
 
 
-def test_none_ignores_the_adversarial_knobs_and_at_changes_training(tmp_path, prepared):
+def kl(p, q):
+    p, q = np.clip(p, 1e-7, 1 - 1e-7), np.clip(q, 1e-7, 1 - 1e-7)
+    return float(np.mean(p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))))
+
+
+def test_vat_loss_equals_a_hand_computed_one_and_its_perturbation_has_the_requested_norm():
+    net = build_model(30, "gru", 4, 6, bidirectional=True, pooling="max", seed=3)
+    u = np.array([[3, 4, 5, 6, 0, 0], [7, 8, 9, 10, 11, 12], [13, 14, 0, 0, 0, 0]], dtype=np.int32)
+    front, head = adversarial.split(net)
+    seed = tf.constant([5, 0], tf.int64)
+    r, clean = adversarial.virtual_perturbation(front, head, u, 2.0, 1e-3, seed)
+    vat = float(adversarial.virtual_adversarial_loss(front, head, u, r, clean))
+    aligned, embedded = (t.numpy() for t in front(u))
+    r = r.numpy()
+    for row in range(len(u)):
+        tokens = aligned[row] > 0
+        assert not r[row, ~tokens].any()
+        assert np.linalg.norm(r[row]) == pytest.approx(2.0 * np.linalg.norm(embedded[row, tokens]), rel=1e-5)
+    again, _ = adversarial.virtual_perturbation(front, head, u, 2.0, 1e-3, seed)
+    other, _ = adversarial.virtual_perturbation(front, head, u, 2.0, 1e-3, tf.constant([6, 0], tf.int64))
+    np.testing.assert_array_equal(again.numpy(), r)  # the probe is a function of the seed
+    assert not np.allclose(other.numpy(), r)
+
+    matrix = net.get_layer("embedding").embeddings  # every token occurs once: moving its row moves that step
+    p_clean = net.predict(u, verbose=0)[:, 0]
+    np.testing.assert_allclose(clean.numpy()[:, 0], p_clean, rtol=1e-6)
+    moved = matrix.numpy().copy()
+    for row in range(len(u)):
+        for step in np.flatnonzero(aligned[row] > 0):
+            moved[aligned[row, step]] += r[row, step]
+    matrix.assign(moved)
+    p_moved = net.predict(u, verbose=0)[:, 0]
+    assert vat == pytest.approx(kl(p_clean, p_moved), rel=1e-3) and vat > 1e-4  # float32 probabilities
+
+
+def test_none_ignores_the_adversarial_knobs_and_at_and_vat_change_training(tmp_path, prepared, unlabeled):
     def weights(name, **overrides):
-        train_tiny(tmp_path / name, prepared, **overrides)
+        train_tiny(tmp_path / name, prepared, unlabeled=unlabeled, **overrides)
         return load(tmp_path / name / "model.keras").get_weights()
 
     plain = weights("none")
-    knobs = weights("none-knobs", adversarial_epsilon=3.0, adversarial_weight=7.0)
+    knobs = weights("none-knobs", adversarial_epsilon=3.0, adversarial_weight=7.0, vat_xi=0.5)
     at = weights("at", adversarial="at", adversarial_epsilon=0.5)
     at_again = weights("at-again", adversarial="at", adversarial_epsilon=0.5)
+    both = weights("at_vat", adversarial="at_vat", adversarial_epsilon=0.5)
+    both_again = weights("at_vat-again", adversarial="at_vat", adversarial_epsilon=0.5)
     assert all(np.array_equal(a, b) for a, b in zip(plain, knobs))
     assert not all(np.array_equal(a, b) for a, b in zip(plain, at))
+    assert not all(np.array_equal(a, b) for a, b in zip(at, both))
     assert all(np.array_equal(a, b) for a, b in zip(at, at_again))  # deterministic
+    assert all(np.array_equal(a, b) for a, b in zip(both, both_again))
     saved = load(tmp_path / "at" / "model.keras")
     assert [type(layer).__name__ for layer in saved.layers] == [
         type(layer).__name__ for layer in load(tmp_path / "none" / "model.keras").layers
     ]  # the saved model is the plain classifier
 
 
-def test_at_with_an_ensemble_resumes_as_an_uninterrupted_run(tmp_path, prepared, monkeypatch):
-    settings = {"adversarial": "at", "adversarial_epsilon": 0.5, "ensemble": 2, "epochs": 2}
+@pytest.mark.parametrize("mode", ["at", "vat"])
+def test_adversarial_training_with_an_ensemble_resumes_as_an_uninterrupted_run(
+    tmp_path, prepared, unlabeled, monkeypatch, mode
+):
+    settings = {"adversarial": mode, "adversarial_epsilon": 0.5, "ensemble": 2, "epochs": 2}
     model = {"bidirectional": True, "pooling": "max", "dropout": 0.2}
 
     def run(name):
-        return train_tiny(tmp_path / name, prepared, model, state_dir=tmp_path / f"state-{name}", **settings)
+        return train_tiny(
+            tmp_path / name, prepared, model, state_dir=tmp_path / f"state-{name}", unlabeled=unlabeled, **settings
+        )
 
     straight = run("straight")
     original, calls = checkpoint.Checkpoint.on_epoch_end, []

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stages.batching import WIDTH_STEP, ReviewBatches, batch_rows, batch_width, slice_batch
+from stages.batching import WIDTH_STEP, ReviewBatches, batch_rows, batch_width, chop, slice_batch
 
 
 @settings(max_examples=60)
@@ -64,3 +64,40 @@ def test_validation_dataset_repeats_the_same_order():
     passes = [batch.numpy().tolist() for batch, _ in data.dataset().take(2 * len(data))]
     assert passes[: len(data)] == passes[len(data) :]
     assert [len(batch[0]) for batch in passes[: len(data)]] == [WIDTH_STEP if WIDTH_STEP <= 5 else 5] * len(data)
+
+
+@settings(max_examples=40)
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=20), st.integers(1, 12), st.sampled_from(["post", "pre"]))
+def test_chop_cuts_each_review_into_consecutive_pieces_with_its_label(lengths, size, padding):
+    width = 30
+    lengths = np.array(lengths)
+    x = np.zeros((len(lengths), width), dtype=np.int32)
+    reviews = [list(range(2 + 100 * row, 2 + 100 * row + length)) for row, length in enumerate(lengths)]
+    for row, ids in enumerate(reviews):
+        if ids:
+            if padding == "post":
+                x[row, : len(ids)] = ids
+            else:
+                x[row, width - len(ids) :] = ids
+    y = np.arange(len(lengths)) % 2
+    pieces, labels, piece_lengths = chop(x, y, lengths, size, padding)
+    assert pieces.shape[1] == size and len(pieces) == len(labels) == len(piece_lengths)
+    tokens = [p[:n] if padding == "post" else p[size - n :] for p, n in zip(pieces, piece_lengths)]
+    assert all(not (p[n:] if padding == "post" else p[: size - n]).any() for p, n in zip(pieces, piece_lengths))
+    joined, row = {}, 0
+    for review, ids in enumerate(reviews):  # pieces come in review order, each review's in token order
+        count = max(-(-len(ids) // size), 1)
+        assert set(labels[row : row + count]) == {y[review]}
+        joined[review] = [int(t) for part in tokens[row : row + count] for t in part]
+        row += count
+    assert row == len(pieces) and all(joined[r] == ids for r, ids in enumerate(reviews))
+
+
+def test_per_epoch_draws_that_many_batches_a_different_sample_each_epoch():
+    lengths = np.arange(1, 201)
+    batches = ReviewBatches(
+        np.zeros((200, 200), dtype="int32"), np.zeros(200), lengths, 10, "post", True, 3, per_epoch=4
+    )
+    assert len(batches) == 4 and len(batches.plan(0)) == 4
+    first, second = (np.concatenate([rows for rows, _ in batches.plan(e)]) for e in (0, 1))
+    assert len(set(first)) == 40 and set(first) != set(second)

@@ -64,6 +64,38 @@ def test_no_held_out_review_reaches_the_vectors(vectors, lm_data):
     assert all(token in vocabulary for sentence in sentences for token in sentence)
 
 
+def test_unlabeled_reviews_are_encoded_like_prepare_and_hold_no_held_out_review(vectors, lm_data):
+    import pandas as pd
+
+    from stages.arrays import Encoding, load_split
+    from stages.text import encode, token_index
+
+    files, _ = vectors[0][0]
+    encoding = Encoding.load(lm_data / "prepared" / "encoding.json")
+    vocabulary = read_vocabulary(lm_data / "prepared" / "vocab.txt")
+    split = load_split(files.unlabeled_arrays, encoding.max_len, len(vocabulary))
+    unlabeled = pd.read_parquet(lm_data / "unlabeled.parquet")["text"]
+    assert 0 < len(split.y) <= len(unlabeled) and set(split.y) == {-1}
+    table = pd.read_parquet(lm_data / "reviews.parquet")
+    val_rows = np.load(lm_data / "prepared" / "val.npz")["row"]
+    held_out = {
+        " ".join(tokenize(t))
+        for t in list(table["text"][table["split"] == "test"]) + list(table["text"].iloc[val_rows])
+    }
+    kept = [tokenize(t) for t in unlabeled if " ".join(tokenize(t)) not in held_out and tokenize(t)]
+    assert len(kept) == len(split.y)
+    index = token_index(vocabulary)
+    for row, tokens in enumerate(kept):
+        ids = encode(tokens, index, encoding.max_len, encoding.truncating)
+        stored = (
+            split.x[row, : split.length[row]]
+            if encoding.padding == "post"
+            else split.x[row, encoding.max_len - split.length[row] :]
+        )
+        assert stored.tolist() == ids and split.full_length[row] == len(tokens)
+    assert files.unlabeled_arrays.read_bytes() == vectors[0][1][0].unlabeled_arrays.read_bytes()
+
+
 def test_report_lists_the_nearest_neighbours_of_the_probe_words(vectors):
     files, _ = vectors[0][0]
     report = files.report.read_text()

@@ -302,3 +302,11 @@ def test_ensemble_interrupted_in_a_later_member_resumes_without_retraining_the_f
     assert rows["val_loss"] == [(int(line.split()[0]) - 1, pytest.approx(float(line.split()[3]))) for line in history]
     assert rows == live_rows(tmp_path / "straight")
     assert_same_run(straight, resumed, tmp_path / "straight" / "model.keras", tmp_path / "resumed" / "model.keras")
+
+
+@pytest.mark.parametrize("chop", [8, 10_000])
+def test_training_on_chopped_reviews_learns_and_predicts_whole_reviews(tmp_path, chop):
+    prepared = make_prepared(tmp_path, per_label=40)
+    metrics = train_tiny(tmp_path, prepared, epochs=8, chop=chop)  # 10,000 > max_len: pieces are whole reviews
+    assert metrics["train"]["best_val_accuracy"] >= 0.8
+    assert load(tmp_path / "model.keras").input_shape == (None, None)

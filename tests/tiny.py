@@ -50,7 +50,8 @@ def make_prepared(folder: Path, per_label: int = 20, max_len: int = 20, padding:
 
 
 def train_tiny(folder: Path, prepared: Path, model: dict | None = None, state_dir: Path | None = None,
-               lm_dir: Path | None = None, vectors: Path | None = None, **train_overrides) -> dict:  # fmt: skip
+               lm_dir: Path | None = None, vectors: Path | None = None, unlabeled: Path | None = None,
+               **train_overrides) -> dict:  # fmt: skip
     """Run the train stage with the tiny params (``model`` and ``train_overrides`` changing some keys).
 
     Writes ``model.keras``, ``history.tsv``, ``metrics.json``, ``summary.txt`` and ``live/`` into ``folder``
@@ -69,6 +70,7 @@ def train_tiny(folder: Path, prepared: Path, model: dict | None = None, state_di
         state_dir=state_dir or folder / "state",
         lm_dir=lm_dir or paths.LM,
         vectors=vectors or paths.WORD_VECTORS,
+        unlabeled=unlabeled or paths.UNLABELED_ARRAYS,
     )
 
 

@@ -152,15 +152,14 @@ class PipelineRun:
     """The pipeline's path: right padding, length buckets built in-graph, the length-aware model."""
 
     def __init__(self, cell: str, bidirectional: bool, train, keep, seed: int, jit: bool | None = None):
-        import tensorflow as tf
 
         from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches
         from stages.model import build_model
-        from stages.train import choose_jit
+        from stages.train import use_xla
 
         keras.utils.set_random_seed(seed)
         if jit is None:  # what `train.jit_compile: auto` picks
-            jit = choose_jit("auto", cell, bidirectional, gpu=bool(tf.config.list_physical_devices("GPU")))
+            jit = use_xla("auto")
         self.model = build_model(VOCAB_SIZE, cell, UNITS, EMBEDDING_DIM, bidirectional=bidirectional)
         self.model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"], jit_compile=jit)
         step = XLA_WIDTH_STEP if jit else WIDTH_STEP

@@ -30,12 +30,13 @@ from tqdm import tqdm
 
 from stages.errors import PipelineError
 from stages.tables import LABELED_COLUMNS, UNLABELED_COLUMNS, write_table
+from stages.text import LABEL_NAMES
 
 log = logging.getLogger(__name__)
 
 ROOT = "aclImdb"
 SPLITS = ("train", "test")
-LABELS = {"neg": 0, "pos": 1}
+LABELS = {name: label for label, name in enumerate(LABEL_NAMES)}
 REVIEWS_PER_FOLDER = 12_500
 UNLABELED_REVIEWS = 50_000
 MAX_REVIEW_BYTES = 1 << 20  # a real review is at most ~14 kB: refuse anything far larger

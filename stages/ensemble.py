@@ -27,9 +27,3 @@ def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[floa
         key: [float(np.mean([h[key][e] for h in histories if e < len(h[key])])) for e in range(epochs)]
         for key in HISTORY_KEYS
     }
-
-
-def binary_cross_entropy(y: np.ndarray, probabilities: np.ndarray) -> float:
-    """Mean binary cross-entropy of probabilities (clipped as Keras clips them)."""
-    p = np.clip(probabilities, 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from sklearn import metrics
 
 from stages import paths
 from stages.arrays import Encoding, load_split
@@ -23,23 +24,12 @@ from stages.atomic import write_arrays, write_json, write_summary, write_text
 from stages.errors import PipelineError
 from stages.scores import binary_metrics
 from stages.tables import read_table
-from stages.text import read_vocabulary
+from stages.text import LABEL_NAMES, read_vocabulary
 
 log = logging.getLogger(__name__)
 
 CURVE_POINTS = 200
 SUMMARY_KEYS = ("accuracy", "f1", "roc_auc")  # the test figures `dvc exp show` shows
-LABEL_NAMES = ("neg", "pos")
-
-
-def _thresholds_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cumulative true and false positives at each distinct threshold, highest first."""
-    order = np.argsort(-p, kind="stable")
-    p_sorted, y_sorted = p[order], y[order].astype(bool)
-    distinct = np.r_[np.flatnonzero(np.diff(p_sorted)), len(p_sorted) - 1]
-    tps = np.cumsum(y_sorted)[distinct]
-    fps = np.cumsum(~y_sorted)[distinct]
-    return tps, fps, p_sorted[distinct]
 
 
 def thin(frame: pd.DataFrame, points: int = CURVE_POINTS) -> pd.DataFrame:
@@ -51,19 +41,17 @@ def thin(frame: pd.DataFrame, points: int = CURVE_POINTS) -> pd.DataFrame:
 
 
 def roc_curve(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
-    """ROC curve (fpr, tpr, threshold), thinned, starting at (0, 0)."""
-    tps, fps, thresholds = _thresholds_curve(y, p)
-    fpr = np.r_[0.0, fps / max(fps[-1], 1)]
-    tpr = np.r_[0.0, tps / max(tps[-1], 1)]
-    return thin(pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.r_[1.0, thresholds]})).round(5)
+    """ROC curve (fpr, tpr, threshold) at every distinct threshold, highest first, thinned; it starts at (0, 0)."""
+    fpr, tpr, thresholds = metrics.roc_curve(y, p, drop_intermediate=False)
+    thresholds[0] = 1.0  # scikit-learn's +inf: no review called positive
+    return thin(pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thresholds})).round(5)
 
 
 def precision_recall_curve(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
-    """Precision-recall curve (recall, precision, threshold), thinned."""
-    tps, fps, thresholds = _thresholds_curve(y, p)
-    precision = tps / np.maximum(tps + fps, 1)
-    recall = tps / max(tps[-1], 1)
-    return thin(pd.DataFrame({"recall": recall, "precision": precision, "threshold": thresholds})).round(5)
+    """Precision-recall curve (recall, precision, threshold) at every distinct threshold, highest first, thinned."""
+    precision, recall, thresholds = metrics.precision_recall_curve(y, p)
+    frame = pd.DataFrame({"recall": recall[:-1], "precision": precision[:-1], "threshold": thresholds})
+    return thin(frame.iloc[::-1]).round(5)  # without scikit-learn's closing (recall 0, precision 1) point
 
 
 def confusion_counts(y: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:

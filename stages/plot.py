@@ -19,6 +19,7 @@ import pandas as pd  # noqa: E402
 from stages import paths  # noqa: E402
 from stages.atomic import atomic_path  # noqa: E402
 from stages.errors import PipelineError  # noqa: E402
+from stages.text import LABEL_NAMES  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def language_model_curve(history: pd.DataFrame) -> plt.Figure:
 
 def confusion_figure(counts: pd.DataFrame) -> plt.Figure:
     """Confusion matrix heat map with counts in the cells."""
-    labels = ["neg", "pos"]
+    labels = list(LABEL_NAMES)
     matrix = (
         counts.pivot(index="actual", columns="predicted", values="count")
         .reindex(index=labels, columns=labels)

@@ -10,7 +10,7 @@ import numpy as np
 from stages import paths
 from stages.arrays import Encoding
 from stages.errors import PipelineError
-from stages.text import encode, pad, read_vocabulary, token_index, tokenize
+from stages.text import LABEL_NAMES, encode, pad, read_vocabulary, token_index, tokenize
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Predictor:
         probabilities = predict_probabilities(self.model, x, lengths, self.encoding.padding)
         return [
             Prediction(
-                label="pos" if p >= threshold else "neg",
+                label=LABEL_NAMES[int(p >= threshold)],
                 probability=float(p),
                 tokens=len(tokens),
                 unknown_share=float(ids.count(1) / len(ids)),

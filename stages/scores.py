@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+from sklearn import metrics
 
 
 def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
@@ -15,9 +15,8 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, 
     fn = int(np.sum(~predicted & y))
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
-    clipped = np.clip(p, 1e-7, 1 - 1e-7)
     return {
-        "loss": float(-np.mean(np.where(y, np.log(clipped), np.log(1 - clipped)))),
+        "loss": log_loss(y, p),
         "accuracy": float(np.mean(predicted == y)),
         "precision": float(precision),
         "recall": float(recall),
@@ -27,10 +26,12 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, 
     }
 
 
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean binary cross-entropy of probabilities ``p``, clipped to [1e-7, 1 - 1e-7] as Keras clips them."""
+    return float(metrics.log_loss(np.asarray(y).astype(int), np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]))
+
+
 def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
-    """Area under the ROC curve via the rank statistic (ties count half)."""
-    positives, negatives = int(y.sum()), int((~y.astype(bool)).sum())
-    if not positives or not negatives:
-        return float("nan")
-    ranks = pd.Series(p).rank(method="average").to_numpy()
-    return float((ranks[y.astype(bool)].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    """Area under the ROC curve (ties count half); NaN when ``y`` holds one class only."""
+    y = np.asarray(y).astype(bool)
+    return float(metrics.roc_auc_score(y, p)) if y.any() and not y.all() else float("nan")

@@ -24,6 +24,7 @@ PAD_ID = 0
 OOV_ID = 1
 PAD_TOKEN = "<pad>"
 OOV_TOKEN = "<oov>"
+LABEL_NAMES = ("neg", "pos")  # label 0 and 1, as the aclImdb folders name them
 RESERVED = (PAD_TOKEN, OOV_TOKEN)
 
 _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)

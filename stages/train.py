@@ -75,19 +75,10 @@ class TrainingData(NamedTuple):
     arrays: tuple[Path, ...]  # the files they came from (a resumed run must see the same bytes)
 
 
-def choose_jit(setting: str, cell: str, bidirectional: bool, gpu: bool) -> bool:
-    """Resolve ``train.jit_compile``; ``auto`` is off, following the measurements below.
-
-    On a GPU, XLA would keep LSTM and GRU off their cuDNN kernels. On this project's CPU
-    path (length-bucketed batches) ``bench/benchmark.py --only xla`` measured
-    XLA at 1.03x for GRU, 1.07x for LSTM and 0.80x for SimpleRNN, and its compilation
-    per batch shape costs more than that in a short run, so ``auto`` leaves it off for
-    every cell. ``cell`` and ``bidirectional`` are kept so that a future measurement can
-    turn it on per variant.
-    """
-    if setting != "auto":
-        return setting == "on"
-    return False
+def use_xla(setting: str) -> bool:
+    """``train.jit_compile``: ``auto`` is off (measured no faster on this CPU, ``bench/README.md``; on a GPU it would
+    keep LSTM and GRU off their cuDNN kernels)."""
+    return setting == "on"
 
 
 def make_optimizer(name: str, learning_rate: float, clipnorm: float, weight_decay: float = 0.0, decay_steps: int = 0):
@@ -190,10 +181,8 @@ def fit_member(
     disk, so a rerun after an interruption in a later member restores this one without
     training it again; ``run`` clears it once the outputs are written.
     """
-    import tensorflow as tf
-
     seed = train.seed + member
-    jit = choose_jit(train.jit_compile, model.cell, model.bidirectional, bool(tf.config.list_physical_devices("GPU")))
+    jit = use_xla(train.jit_compile)
     seed_everything(seed, deterministic_ops=not jit)
     with precision_policy(train.precision):
         return _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed, jit)
@@ -355,6 +344,7 @@ def combine(fitted: list, val: Split, encoding: Encoding, strategy):
     """The saved model, its history and its validation summary: the single model, or the members' average."""
     from stages import ensemble
     from stages.batching import predict_probabilities
+    from stages.scores import log_loss
 
     nets = [net for net, _ in fitted]
     states = [state for _, state in fitted]
@@ -371,7 +361,7 @@ def combine(fitted: list, val: Split, encoding: Encoding, strategy):
         net = ensemble.average_members(nets)
     probabilities = predict_probabilities(net, val.x, val.length, encoding.padding)
     summary = {
-        "best_val_loss": ensemble.binary_cross_entropy(val.y, probabilities),
+        "best_val_loss": log_loss(val.y, probabilities),
         "best_val_accuracy": float(np.mean((probabilities >= 0.5) == val.y)),
         "members": {
             str(member + 1): {

@@ -394,35 +394,43 @@ import json, sys, time
 import numpy as np, keras
 from stages import adversarial, paths
 from stages.arrays import load_split
-from stages.batching import ReviewBatches
+from stages.batching import ReviewBatches, chop, with_unlabeled
 from stages.model import build_model
 from stages.train import make_optimizer, precision_policy
 config, samples, epochs = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 train = load_split(paths.split_arrays("train"))
 keep = np.random.default_rng(0).permutation(len(train.y))[:samples]
+x, y, lengths = train.x[keep], train.y[keep], train.length[keep]
+if config["chop"]:
+    x, y, lengths = chop(x, y, lengths, config["chop"], "post")
 with precision_policy(config["precision"]):
     keras.utils.set_random_seed(1)
     net = build_model(20000, "gru", config["units"], config["dim"], bidirectional=True,
                       dropout=0.3, embedding_dropout=0.3, pooling="max", seed=1,
                       embedding_trainable=config["trainable"])
     net.compile(optimizer=make_optimizer("adam", 0.002, 1.0), loss="binary_crossentropy", metrics=["accuracy"])
-    if config["adversarial"]:
-        adversarial.enable(net, 0.02, 1.0)
-    batches = ReviewBatches(train.x[keep], train.y[keep], train.length[keep], config["batch"], "post", True, 1)
+    if config["adversarial"] != "none":
+        adversarial.enable(net, 0.02, 1.0, mode=config["adversarial"])
+    batches = ReviewBatches(x, y, lengths, config["batch"], "post", True, 1)
+    data = batches.dataset(0, epochs + 1)
+    if adversarial.needs_unlabeled(config["adversarial"]):  # unlabeled reviews of the same lengths: the training ones
+        data = with_unlabeled(data, ReviewBatches(x, y, lengths, config["batch"], "post", True, 2).dataset(0, epochs + 1))
     ends = []
     timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
-    net.fit(batches.dataset(0, epochs + 1), steps_per_epoch=len(batches), epochs=epochs + 1, verbose=0,
-            callbacks=[timer])
+    net.fit(data, steps_per_epoch=len(batches), epochs=epochs + 1, verbose=0, callbacks=[timer])
 print("RESULT", json.dumps({"reviews_per_s": samples * epochs / (ends[-1] - ends[0])}))
 """
 
 CLASSIFIER_REFERENCE = {"units": 32, "dim": 300, "precision": "float32", "onednn_bf16": False, "trainable": True,
-                        "adversarial": False, "batch": 64}  # fmt: skip
+                        "adversarial": "none", "batch": 64, "chop": 0}  # fmt: skip
 CLASSIFIER_CHANGES = {
     "mixed_bfloat16": {"precision": "mixed_bfloat16"},
     "oneDNN bf16 math": {"onednn_bf16": True},
     "frozen embedding": {"trainable": False},
-    "adversarial (at)": {"adversarial": True},
+    "adversarial (at)": {"adversarial": "at"},
+    "virtual adv. (vat)": {"adversarial": "vat"},
+    "chop 50": {"chop": 50},
+    "chop 50 + at": {"chop": 50, "adversarial": "at"},
     "batch 128": {"batch": 128},
     "batch 256": {"batch": 256},
 }

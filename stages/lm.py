@@ -152,9 +152,8 @@ def next_word_loss(features, targets, kernel, bias, sampled: int, seed, compiled
 
     ``features`` are (tokens, units), ``targets`` (tokens,), ``kernel`` and ``bias`` the
     output layer's (units, V) and (V,). The sampled loss is :func:`textbook_sampled_loss`;
-    ``compiled`` computes the same with :func:`sampled_cross_entropy` under XLA, which
-    trains the default language models 1.23x as fast on a CPU (``bench/benchmark.py --only
-    lm`` measures both).
+    ``compiled`` computes the same with :func:`sampled_cross_entropy` under XLA, which is
+    faster on a CPU (``bench/benchmark.py --only lm`` measures both; ``bench/README.md``).
     """
     import tensorflow as tf
 

@@ -239,8 +239,10 @@ def _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed
     saver.set_model(net)  # restore_best needs it even when no epoch is left to fit
     which = f"member {member + 1} of {train.ensemble}: " if train.ensemble > 1 else ""
     log.info(
-        "training %s%s (%s params) on %d reviews, validating on %d; XLA %s, %s batches of mean width %.0f",
-        which, net.name, f"{net.count_params():,}", len(train_split.y), len(val.y), "on" if jit else "off",
+        "training %s%s (%s params) on %d reviews%s, validating on %d; XLA %s, %s batches of mean width %.0f",
+        which, net.name, f"{net.count_params():,}", len(train_split.y),
+        f" ({len(batches.y):,} pieces of at most {train.chop} tokens)" if train.chop else "", len(val.y),
+        "on" if jit else "off",
         "length-bucketed" if train.bucket_by_length else "fixed-width", batches.mean_width(),
     )  # fmt: skip
     finished = state.epochs_done >= train.epochs or (train.patience and state.wait >= train.patience)

@@ -124,23 +124,21 @@ def test_none_ignores_the_adversarial_knobs_and_at_and_vat_change_training(tmp_p
     at = weights("at", adversarial="at", adversarial_epsilon=0.5)
     at_again = weights("at-again", adversarial="at", adversarial_epsilon=0.5)
     both = weights("at_vat", adversarial="at_vat", adversarial_epsilon=0.5)
-    both_again = weights("at_vat-again", adversarial="at_vat", adversarial_epsilon=0.5)
     assert all(np.array_equal(a, b) for a, b in zip(plain, knobs))
     assert not all(np.array_equal(a, b) for a, b in zip(plain, at))
     assert not all(np.array_equal(a, b) for a, b in zip(at, both))
-    assert all(np.array_equal(a, b) for a, b in zip(at, at_again))  # deterministic
-    assert all(np.array_equal(a, b) for a, b in zip(both, both_again))
+    assert all(np.array_equal(a, b) for a, b in zip(at, at_again))  # deterministic (vat: the resume test)
     saved = load(tmp_path / "at" / "model.keras")
     assert [type(layer).__name__ for layer in saved.layers] == [
         type(layer).__name__ for layer in load(tmp_path / "none" / "model.keras").layers
     ]  # the saved model is the plain classifier
 
 
-@pytest.mark.parametrize("mode", ["at", "vat"])
-def test_adversarial_training_with_an_ensemble_resumes_as_an_uninterrupted_run(
-    tmp_path, prepared, unlabeled, monkeypatch, mode
+@pytest.mark.parametrize(("mode", "ensemble"), [("at", 2), ("vat", 1)])
+def test_adversarial_training_resumes_as_an_uninterrupted_run(
+    tmp_path, prepared, unlabeled, monkeypatch, mode, ensemble
 ):
-    settings = {"adversarial": mode, "adversarial_epsilon": 0.5, "ensemble": 2, "epochs": 2}
+    settings = {"adversarial": mode, "adversarial_epsilon": 0.5, "ensemble": ensemble, "epochs": 2}
     model = {"bidirectional": True, "pooling": "max", "dropout": 0.2}
 
     def run(name):
@@ -154,12 +152,12 @@ def test_adversarial_training_with_an_ensemble_resumes_as_an_uninterrupted_run(
     def interrupting(self, epoch, logs=None):
         original(self, epoch, logs)
         calls.append(epoch)
-        if len(calls) == 3:  # the second member's first epoch
+        if len(calls) == 2 * ensemble - 1:  # the last member's first epoch
             raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
         patch.setattr(checkpoint.Checkpoint, "on_epoch_end", interrupting)
-        with pytest.raises(PipelineError, match="interrupted in member 2"):
+        with pytest.raises(PipelineError, match="interrupted in member 2" if ensemble == 2 else "interrupted after"):
             run("resumed")
     resumed = run("resumed")
     drop = ("wall_time_s", "samples_per_s")
@@ -172,7 +170,8 @@ def test_adversarial_training_with_an_ensemble_resumes_as_an_uninterrupted_run(
     ):
         np.testing.assert_array_equal(a, b)
     live = tmp_path / "resumed" / "live"
-    assert (live / "plots" / "metrics" / "member_2" / "val_loss.tsv").is_file()  # DVCLive got both members
+    member = live / "plots" / "metrics" / "member_2" / "val_loss.tsv"
+    assert member.is_file() == (ensemble == 2)  # DVCLive got both members
     assert "val_loss" in json.loads((live / "metrics.json").read_text())  # and their mean
 
 

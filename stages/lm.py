@@ -366,7 +366,7 @@ def train_language_models(
         )
     total = max(1, round(params.epochs * per_epoch))
     log_every = max(1, total // HISTORY_POINTS)
-    print_ = checkpoint.fingerprint(asdict(params), fingerprint_parts, vocab_size, len(corpus.train))
+    print_ = checkpoint.fingerprint(params.model_dump(), fingerprint_parts, vocab_size, len(corpus.train))
     state = load_state(state_dir, print_) or LMState(print_)
     if state.step:
         checkpoint.load_variables(state_dir / state.variables_file, trainer.groups())

@@ -1,375 +1,324 @@
-"""The one schema of ``params.yaml``: every section and key, its type, range and meaning.
+"""The one schema of ``params.yaml``: one pydantic model per section, with types, bounds, choices and meanings.
 
-Stages read their own sections through :func:`load_sections`, which checks them against
-this schema first and reports every problem at once. ``--help``, the README's params table
-and the ``dvc.yaml`` params lists are checked against the same schema by the tests.
+Stages read their sections through :func:`load_sections`, which checks them first and reports
+every problem at once, one line each, naming ``section.key``, the value and what is allowed.
+Numbers keep YAML's two spellings: ``4.0`` reads as 4 for an integer key and ``1`` as 1.0 for a
+float key; text, booleans, NaN and ``1.5`` for an integer are refused. ``--help``,
+``docs/params.md`` and the ``dvc.yaml`` params lists come from these models (the tests check).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, make_dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
+import annotated_types
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+)
 
 from stages.errors import PipelineError
-
-
-@dataclass(frozen=True)
-class Key:
-    """One param: its type, default, allowed values and a one-line description."""
-
-    kind: type | str  # str, int, float, bool, or "int_list"
-    default: Any
-    help: str
-    choices: tuple[Any, ...] | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: bool = False
-
-    def allowed(self) -> str:
-        """Describe the allowed values in words, for errors and the params table."""
-        if self.choices is not None:
-            return "one of " + ", ".join(_show(c) for c in self.choices)
-        kind = {"int_list": "list of integers"}.get(self.kind, getattr(self.kind, "__name__", str(self.kind)))
-        low = "" if self.minimum is None else (">" if self.exclusive_minimum else ">=") + f" {_show(self.minimum)}"
-        high = "" if self.maximum is None else f"<= {_show(self.maximum)}"
-        bounds = " and ".join(b for b in (low, high) if b)
-        return f"{kind} {bounds}".strip()
-
-    def check(self, value: Any) -> str | None:
-        """Return why ``value`` is not allowed, or None if it is."""
-        if self.kind == "int_list":
-            if not isinstance(value, list) or not all(_is_int(v) for v in value):
-                return f"expected {self.allowed()}"
-            bad = [v for v in value if not self._in_range(v)]
-            if bad:
-                return f"items {bad} are out of range, expected {self.allowed()}"
-            if value != sorted(set(value)):
-                return "expected a strictly increasing list"
-            return None
-        type_ok = {
-            bool: lambda v: isinstance(v, bool),
-            int: _is_int,
-            float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
-            str: lambda v: isinstance(v, str),
-        }[self.kind](value)
-        if not type_ok or (self.choices is not None and value not in self.choices):
-            return f"expected {self.allowed()}"
-        if not self._in_range(value):
-            return f"expected {self.allowed()}"
-        return None
-
-    def _in_range(self, value: float) -> bool:
-        below = self.minimum is not None and (
-            value < self.minimum or (self.exclusive_minimum and value == self.minimum)
-        )
-        return not below and (self.maximum is None or value <= self.maximum)
-
-
-def _is_int(value: Any) -> bool:
-    """An integer, or a float with an integer value (YAML's ``4.0``, ``dvc exp run -S key=4.0``)."""
-    if isinstance(value, float):
-        return math.isfinite(value) and value.is_integer()
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _show(value: Any) -> str:
-    return "true" if value is True else "false" if value is False else str(value)
-
 
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 OFFICIAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 
-SCHEMA: dict[str, dict[str, Key]] = {
-    "download": {
-        "url": Key(str, OFFICIAL_URL, "Where the aclImdb archive comes from: http(s) URL, file:// URL or local path."),
-        "sha256": Key(str, OFFICIAL_SHA256, "SHA-256 of the archive at `url`; a mismatch is an error."),
-        "size": Key(int, 84125825, "Size in bytes of the archive at `url` (0 = not checked).", minimum=0),
-        "mirror": Key(
-            str, "", "Local copy used instead of `url` when the file exists (path or file:// URL; empty = none)."
-        ),
-        "mirror_sha256": Key(str, "", "SHA-256 of the archive at `mirror`."),
-        "retries": Key(int, 4, "Attempts after a network error before giving up.", minimum=0, maximum=20),
-        "timeout_s": Key(float, 60.0, "Network timeout per request, in seconds.", minimum=0, exclusive_minimum=True),
-    },
-    "prepare": {
-        "vocab_size": Key(
-            int, 20000, "Vocabulary size, including the padding (0) and out-of-vocabulary (1) ids.", minimum=3
-        ),
-        "skip_top": Key(int, 0, "Drop the N most frequent training words (they become out-of-vocabulary).", minimum=0),
-        "max_len": Key(int, 800, "Tokens kept per review; longer reviews are truncated.", minimum=1),
-        "padding": Key(
-            str,
-            "post",
-            "Where padding goes: `post` (right) or `pre` (left); the model gives the same predictions with either.",
-            choices=("pre", "post"),
-        ),
-        "truncating": Key(
-            str,
-            "pre",
-            "Which end of a long review is cut: `pre` keeps the ending, `post` the beginning.",
-            choices=("pre", "post"),
-        ),
-        "val_fraction": Key(
-            float,
-            0.2,
-            "Share of the training split held out for validation.",
-            minimum=0,
-            maximum=0.5,
-            exclusive_minimum=True,
-        ),
-        "val_grouping": Key(
-            str,
-            "movie",
-            "How validation is drawn from train: whole `movie`s (as train and test are split: no movie on both sides) or `random` reviews stratified by label.",
-            choices=("movie", "random"),
-        ),
-        "seed": Key(int, 42, "Seed of the validation split and of `limit` sampling.", minimum=0),
-        "limit": Key(int, 0, "Reviews kept per split, sampled balanced (0 = all); for quick runs.", minimum=0),
-    },
-    "model": {
-        "cell": Key(
-            str, "gru", "Recurrent cell: Keras `SimpleRNN`, `LSTM` or `GRU`.", choices=("simple_rnn", "lstm", "gru")
-        ),
-        "bidirectional": Key(bool, True, "Add a backward layer to every recurrent layer (outputs concatenated)."),
-        "layers": Key(int, 1, "Stacked recurrent layers (all but the last return sequences).", minimum=1, maximum=8),
-        "units": Key(int, 32, "Units per recurrent layer (per direction).", minimum=1),
-        "embedding_dim": Key(int, 100, "Size of the word embedding.", minimum=1),
-        "embedding_trainable": Key(
-            bool, True, "Train the embedding with the rest (false keeps it as it starts, e.g. from `word_vectors`)."
-        ),
-        "embedding_dropout": Key(
-            float,
-            0.3,
-            "Dropout of whole embedding channels (SpatialDropout1D) before the recurrent layers.",
-            minimum=0,
-            maximum=0.9,
-        ),
-        "dropout": Key(float, 0.3, "Input dropout of the recurrent layers.", minimum=0, maximum=0.9),
-        "pooling": Key(
-            str,
-            "max",
-            "How the last layer summarises the sequence: `last` state, `max` or `mean` over time, or `max_mean` (both, concatenated).",
-            choices=("last", "max", "mean", "max_mean"),
-        ),
-        "dense_units": Key(int, 0, "Units of an optional dense hidden layer before the output (0 = none).", minimum=0),
-        "dense_dropout": Key(float, 0.0, "Dropout after the dense hidden layer.", minimum=0, maximum=0.9),
-        "init": Key(
-            str,
-            "word_vectors",
-            "Initial weights: `random`, `word_vectors` (the embeddings stage's vectors; embedding_dim must match `embeddings.dim`), `lm_embedding` (the language models' embedding) or `lm` (embedding and recurrent layers; cell, units and layers must match `lm.*`).",
-            choices=("random", "word_vectors", "lm_embedding", "lm"),
-        ),
-    },
-    "train": {
-        "epochs": Key(int, 2, "Maximum number of epochs.", minimum=1),
-        "batch_size": Key(int, 64, "Batch size.", minimum=1),
-        "optimizer": Key(str, "adam", "Optimizer.", choices=("adam", "rmsprop", "sgd")),
-        "learning_rate": Key(float, 0.002, "Learning rate.", minimum=0, exclusive_minimum=True, maximum=10),
-        "weight_decay": Key(float, 0.0, "Decoupled weight decay of the optimizer (0 = none).", minimum=0, maximum=1),
-        "lr_schedule": Key(
-            str,
-            "constant",
-            "Learning rate over training: `constant`, or `cosine` decay to zero over `epochs`.",
-            choices=("constant", "cosine"),
-        ),
-        "clipnorm": Key(float, 1.0, "Clip each gradient to this norm (0 = no clipping).", minimum=0),
-        "patience": Key(
-            int,
-            1,
-            "Stop after N epochs without a lower validation loss and restore the best weights (0 = never stop early).",
-            minimum=0,
-        ),
-        "seed": Key(int, 42, "Seed of weights, dropout and shuffling.", minimum=0),
-        "ensemble": Key(
-            int,
-            3,
-            "Train N models with seeds `seed`, `seed`+1, ... one after another and save one model averaging their probabilities.",
-            minimum=1,
-            maximum=20,
-        ),
-        "bucket_by_length": Key(
-            bool, True, "Batch reviews of similar length together, each batch padded only to its longest review."
-        ),
-        "jit_compile": Key(
-            str,
-            "auto",
-            "XLA compilation: `auto` (off: measured no faster on CPU, and it would block cuDNN on a GPU), `on` or `off`.",
-            choices=("auto", "on", "off"),
-        ),
-        "precision": Key(
-            str,
-            "float32",
-            "Arithmetic of the layers: `float32`, or `mixed_bfloat16` (bfloat16 products, float32 weights: faster for large cells on CPUs with AMX; see bench/README.md).",
-            choices=("float32", "mixed_bfloat16"),
-        ),
-        "adversarial": Key(
-            str,
-            "at",
-            "Adversarial training (Miyato et al. 2017): `none`; `at` (add the loss on embeddings perturbed along the normalised gradient of the loss); `vat` (add the divergence of predictions on unlabeled reviews under the perturbation that changes them most; reads the embeddings stage's unlabeled.npz); `at_vat` (both).",
-            choices=("none", "at", "vat", "at_vat"),
-        ),
-        "adversarial_epsilon": Key(
-            float,
-            0.02,
-            "Size of the adversarial perturbation, relative to the norm of each review's embedded sequence.",
-            minimum=0,
-            exclusive_minimum=True,
-            maximum=10,
-        ),
-        "adversarial_weight": Key(
-            float,
-            1.0,
-            "Weight of the adversarial loss added to the clean loss.",
-            minimum=0,
-            exclusive_minimum=True,
-            maximum=100,
-        ),
-        "vat_xi": Key(
-            float,
-            0.001,
-            "Size of VAT's random probe (one power-iteration step), relative to the norm of each review's embedded sequence.",
-            minimum=0,
-            exclusive_minimum=True,
-            maximum=1,
-        ),
-        "chop": Key(
-            int,
-            0,
-            "Train on consecutive pieces of this many tokens of each review, each with its review's label (Johnson & Zhang 2016; predictions read whole reviews); 0 = whole reviews.",
-            minimum=0,
-        ),
-        "distribute": Key(
-            str,
-            "none",
-            "tf.distribute strategy: `none`, `mirrored` (all local GPUs) or `multi_worker` (hosts from TF_CONFIG); batch_size is the global batch.",
-            choices=("none", "mirrored", "multi_worker"),
-        ),
-    },
-    "lm": {
-        "cell": Key(str, "gru", "Recurrent cell of the language models.", choices=("simple_rnn", "lstm", "gru")),
-        "units": Key(int, 128, "Units per recurrent layer of each direction.", minimum=1),
-        "layers": Key(int, 1, "Stacked recurrent layers of each direction.", minimum=1, maximum=4),
-        "embedding_dim": Key(
-            int,
-            64,
-            "Size of the word embedding (shared by both directions; model.embedding_dim must match to transfer it).",
-            minimum=1,
-        ),
-        "window": Key(
-            int,
-            64,
-            "Tokens per training window (truncated backpropagation through time; each window starts from a zero state).",
-            minimum=2,
-        ),
-        "batch_size": Key(int, 128, "Windows per training step.", minimum=1),
-        "learning_rate": Key(float, 0.002, "Adam learning rate.", minimum=0, exclusive_minimum=True, maximum=10),
-        "clipnorm": Key(float, 1.0, "Clip each gradient to this norm (0 = no clipping).", minimum=0),
-        "sampled": Key(
-            int,
-            512,
-            "Classes of the sampled softmax used for training (0 = the full softmax over the vocabulary).",
-            minimum=0,
-        ),
-        "epochs": Key(
-            float,
-            0.25,
-            "Training budget in passes over the language model's text (fractions allowed).",
-            minimum=0,
-            exclusive_minimum=True,
-            maximum=100,
-        ),
-        "eval_tokens": Key(
-            int, 200000, "Validation tokens scored with the full softmax for perplexity (0 = all).", minimum=0
-        ),
-        "seed": Key(int, 42, "Seed of the weights, the window order and the sampled classes.", minimum=0),
-    },
-    "embeddings": {
-        "method": Key(
-            str, "word2vec", "gensim's `Word2Vec` or `FastText` (subword vectors).", choices=("word2vec", "fasttext")
-        ),
-        "dim": Key(
-            int, 100, "Dimensions of each word vector (model.embedding_dim must match to start from them).", minimum=1
-        ),
-        "architecture": Key(
-            str,
-            "cbow",
-            "`cbow` (predict a word from its context) or `skipgram` (the context from the word).",
-            choices=("cbow", "skipgram"),
-        ),
-        "window": Key(int, 5, "Context words on each side.", minimum=1),
-        "epochs": Key(int, 5, "Passes over the text.", minimum=1, maximum=100),
-        "min_count": Key(
-            int, 1, "Ignore words seen fewer times; vocabulary words below it get a random vector.", minimum=1
-        ),
-        "negative": Key(int, 5, "Negative samples per word.", minimum=1, maximum=100),
-        "workers": Key(
-            int,
-            1,
-            "Worker threads; more are faster, but only 1 gives the same vectors every run.",
-            minimum=1,
-            maximum=64,
-        ),
-        "seed": Key(int, 42, "Seed of the starting vectors and the sampling.", minimum=0),
-    },
-    "baseline": {
-        "ngrams": Key(int, 2, "Longest n-gram of the bag of n-grams (1 = words only).", minimum=1, maximum=3),
-        "min_df": Key(int, 1, "Keep n-grams seen in at least this many training reviews.", minimum=1),
-        "alpha": Key(
-            float,
-            1.0,
-            "Smoothing of the naive-Bayes counts behind each feature's weight.",
-            minimum=0,
-            exclusive_minimum=True,
-        ),
-        "c": Key(
-            float,
-            1.0,
-            "Inverse L2 regularisation strength of the logistic regression (chosen on validation).",
-            minimum=0,
-            exclusive_minimum=True,
-        ),
-    },
-    "blend": {
-        "steps": Key(
-            int,
-            100,
-            "Weights tried for the RNN's share of the log-odds, evenly from 0 to 1 (steps + 1 of them); the one with the lowest validation log-loss is kept.",
-            minimum=1,
-            maximum=100000,
-        ),
-    },
-    "evaluate": {
-        "threshold": Key(
-            float,
-            0.5,
-            "Probability above which a review is called positive.",
-            minimum=0,
-            maximum=1,
-            exclusive_minimum=True,
-        ),
-        "length_buckets": Key(
-            "int_list",
-            [100, 200, 400, 800],
-            "Upper bounds (in tokens, before truncation) of the review-length buckets for accuracy by length.",
-            minimum=1,
-        ),
-        "examples": Key(
-            int,
-            5,
-            "Example predictions listed per kind (confidently wrong, confidently right, uncertain).",
-            minimum=0,
-            maximum=100,
-        ),
-    },
-    "plot": {
-        "dpi": Key(int, 100, "Resolution of the PNG figures.", minimum=30, maximum=600),
-    },
-}
+
+def _integral(value: Any) -> int:
+    """An integer, or a float with an integer value (YAML's ``4.0``, ``dvc exp run -S key=4.0``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("not an integer")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise ValueError("not an integer")
+    return int(value)
+
+
+def _real(value: Any) -> float:
+    """A finite number, as a float (Keras refuses an integer learning rate)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return float(value)
+
+
+def _increasing(values: list[int]) -> list[int]:
+    if any(v < 1 for v in values):
+        raise ValueError(f"items {[v for v in values if v < 1]} are out of range, expected list of integers >= 1")
+    if values != sorted(set(values)):
+        raise ValueError("expected a strictly increasing list")
+    return values
+
+
+Int = Annotated[int, BeforeValidator(_integral)]
+Float = Annotated[float, BeforeValidator(_real)]
+Bool = StrictBool
+Str = StrictStr
+IntList = Annotated[list[Annotated[int, BeforeValidator(_integral)]], AfterValidator(_increasing)]
+
+
+class Section(BaseModel):
+    """One section of params.yaml: unknown keys refused, values frozen once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Download(Section):
+    """Where the aclImdb archive comes from and how it is checked."""
+
+    url: Str = Field(
+        OFFICIAL_URL, description="Where the aclImdb archive comes from: http(s) URL, file:// URL or local path."
+    )
+    sha256: Str = Field(OFFICIAL_SHA256, description="SHA-256 of the archive at `url`; a mismatch is an error.")
+    size: Int = Field(84125825, ge=0, description="Size in bytes of the archive at `url` (0 = not checked).")
+    mirror: Str = Field(
+        "", description="Local copy used instead of `url` when the file exists (path or file:// URL; empty = none)."
+    )
+    mirror_sha256: Str = Field("", description="SHA-256 of the archive at `mirror`.")
+    retries: Int = Field(4, ge=0, le=20, description="Attempts after a network error before giving up.")
+    timeout_s: Float = Field(60.0, gt=0, description="Network timeout per request, in seconds.")
+
+
+class Prepare(Section):
+    """Tokenizing, the vocabulary, padding and the validation split."""
+
+    vocab_size: Int = Field(
+        20000, ge=3, description="Vocabulary size, including the padding (0) and out-of-vocabulary (1) ids."
+    )
+    skip_top: Int = Field(
+        0, ge=0, description="Drop the N most frequent training words (they become out-of-vocabulary)."
+    )
+    max_len: Int = Field(800, ge=1, description="Tokens kept per review; longer reviews are truncated.")
+    padding: Literal["pre", "post"] = Field(
+        "post",
+        description="Where padding goes: `post` (right) or `pre` (left); the model gives the same predictions with either.",
+    )
+    truncating: Literal["pre", "post"] = Field(
+        "pre", description="Which end of a long review is cut: `pre` keeps the ending, `post` the beginning."
+    )
+    val_fraction: Float = Field(0.2, gt=0, le=0.5, description="Share of the training split held out for validation.")
+    val_grouping: Literal["movie", "random"] = Field(
+        "movie",
+        description="How validation is drawn from train: whole `movie`s (as train and test are split: no movie on both sides) or `random` reviews stratified by label.",
+    )
+    seed: Int = Field(42, ge=0, description="Seed of the validation split and of `limit` sampling.")
+    limit: Int = Field(0, ge=0, description="Reviews kept per split, sampled balanced (0 = all); for quick runs.")
+
+
+class Model(Section):
+    """The classifier: cell, directions, sizes, dropout, pooling and starting weights."""
+
+    cell: Literal["simple_rnn", "lstm", "gru"] = Field(
+        "gru", description="Recurrent cell: Keras `SimpleRNN`, `LSTM` or `GRU`."
+    )
+    bidirectional: Bool = Field(
+        True, description="Add a backward layer to every recurrent layer (outputs concatenated)."
+    )
+    layers: Int = Field(1, ge=1, le=8, description="Stacked recurrent layers (all but the last return sequences).")
+    units: Int = Field(32, ge=1, description="Units per recurrent layer (per direction).")
+    embedding_dim: Int = Field(100, ge=1, description="Size of the word embedding.")
+    embedding_trainable: Bool = Field(
+        True, description="Train the embedding with the rest (false keeps it as it starts, e.g. from `word_vectors`)."
+    )
+    embedding_dropout: Float = Field(
+        0.3,
+        ge=0,
+        le=0.9,
+        description="Dropout of whole embedding channels (SpatialDropout1D) before the recurrent layers.",
+    )
+    dropout: Float = Field(0.3, ge=0, le=0.9, description="Input dropout of the recurrent layers.")
+    pooling: Literal["last", "max", "mean", "max_mean"] = Field(
+        "max",
+        description="How the last layer summarises the sequence: `last` state, `max` or `mean` over time, or `max_mean` (both, concatenated).",
+    )
+    dense_units: Int = Field(
+        0, ge=0, description="Units of an optional dense hidden layer before the output (0 = none)."
+    )
+    dense_dropout: Float = Field(0.0, ge=0, le=0.9, description="Dropout after the dense hidden layer.")
+    init: Literal["random", "word_vectors", "lm_embedding", "lm"] = Field(
+        "word_vectors",
+        description="Initial weights: `random`, `word_vectors` (the embeddings stage's vectors; embedding_dim must match `embeddings.dim`), `lm_embedding` (the language models' embedding) or `lm` (embedding and recurrent layers; cell, units and layers must match `lm.*`).",
+    )
+
+
+class Train(Section):
+    """How the classifier is trained."""
+
+    epochs: Int = Field(2, ge=1, description="Maximum number of epochs.")
+    batch_size: Int = Field(64, ge=1, description="Batch size.")
+    optimizer: Literal["adam", "rmsprop", "sgd"] = Field("adam", description="Optimizer.")
+    learning_rate: Float = Field(0.002, gt=0, le=10, description="Learning rate.")
+    weight_decay: Float = Field(0.0, ge=0, le=1, description="Decoupled weight decay of the optimizer (0 = none).")
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="Learning rate over training: `constant`, or `cosine` decay to zero over `epochs`."
+    )
+    clipnorm: Float = Field(1.0, ge=0, description="Clip each gradient to this norm (0 = no clipping).")
+    patience: Int = Field(
+        1,
+        ge=0,
+        description="Stop after N epochs without a lower validation loss and restore the best weights (0 = never stop early).",
+    )
+    seed: Int = Field(42, ge=0, description="Seed of weights, dropout and shuffling.")
+    ensemble: Int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="Train N models with seeds `seed`, `seed`+1, ... one after another and save one model averaging their probabilities.",
+    )
+    bucket_by_length: Bool = Field(
+        True, description="Batch reviews of similar length together, each batch padded only to its longest review."
+    )
+    jit_compile: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="XLA compilation: `auto` (off: measured no faster on CPU, and it would block cuDNN on a GPU), `on` or `off`.",
+    )
+    precision: Literal["float32", "mixed_bfloat16"] = Field(
+        "float32",
+        description="Arithmetic of the layers: `float32`, or `mixed_bfloat16` (bfloat16 products, float32 weights: faster for large cells on CPUs with AMX; see bench/README.md).",
+    )
+    adversarial: Literal["none", "at", "vat", "at_vat"] = Field(
+        "at",
+        description="Adversarial training (Miyato et al. 2017): `none`; `at` (add the loss on embeddings perturbed along the normalised gradient of the loss); `vat` (add the divergence of predictions on unlabeled reviews under the perturbation that changes them most; reads the embeddings stage's unlabeled.npz); `at_vat` (both).",
+    )
+    adversarial_epsilon: Float = Field(
+        0.02,
+        gt=0,
+        le=10,
+        description="Size of the adversarial perturbation, relative to the norm of each review's embedded sequence.",
+    )
+    adversarial_weight: Float = Field(
+        1.0, gt=0, le=100, description="Weight of the adversarial loss added to the clean loss."
+    )
+    vat_xi: Float = Field(
+        0.001,
+        gt=0,
+        le=1,
+        description="Size of VAT's random probe (one power-iteration step), relative to the norm of each review's embedded sequence.",
+    )
+    chop: Int = Field(
+        0,
+        ge=0,
+        description="Train on consecutive pieces of this many tokens of each review, each with its review's label (Johnson & Zhang 2016; predictions read whole reviews); 0 = whole reviews.",
+    )
+    distribute: Literal["none", "mirrored", "multi_worker"] = Field(
+        "none",
+        description="tf.distribute strategy: `none`, `mirrored` (all local GPUs) or `multi_worker` (hosts from TF_CONFIG); batch_size is the global batch.",
+    )
+
+
+class LM(Section):
+    """The forward and backward language models of the training and unlabeled text (never val or test)."""
+
+    cell: Literal["simple_rnn", "lstm", "gru"] = Field("gru", description="Recurrent cell of the language models.")
+    units: Int = Field(128, ge=1, description="Units per recurrent layer of each direction.")
+    layers: Int = Field(1, ge=1, le=4, description="Stacked recurrent layers of each direction.")
+    embedding_dim: Int = Field(
+        64,
+        ge=1,
+        description="Size of the word embedding (shared by both directions; model.embedding_dim must match to transfer it).",
+    )
+    window: Int = Field(
+        64,
+        ge=2,
+        description="Tokens per training window (truncated backpropagation through time; each window starts from a zero state).",
+    )
+    batch_size: Int = Field(128, ge=1, description="Windows per training step.")
+    learning_rate: Float = Field(0.002, gt=0, le=10, description="Adam learning rate.")
+    clipnorm: Float = Field(1.0, ge=0, description="Clip each gradient to this norm (0 = no clipping).")
+    sampled: Int = Field(
+        512,
+        ge=0,
+        description="Classes of the sampled softmax used for training (0 = the full softmax over the vocabulary).",
+    )
+    epochs: Float = Field(
+        0.25, gt=0, le=100, description="Training budget in passes over the language model's text (fractions allowed)."
+    )
+    eval_tokens: Int = Field(
+        200000, ge=0, description="Validation tokens scored with the full softmax for perplexity (0 = all)."
+    )
+    seed: Int = Field(42, ge=0, description="Seed of the weights, the window order and the sampled classes.")
+
+
+class Embeddings(Section):
+    """Word vectors of the language models' text (never val or test), aligned to vocab.txt."""
+
+    method: Literal["word2vec", "fasttext"] = Field(
+        "word2vec", description="gensim's `Word2Vec` or `FastText` (subword vectors)."
+    )
+    dim: Int = Field(
+        100, ge=1, description="Dimensions of each word vector (model.embedding_dim must match to start from them)."
+    )
+    architecture: Literal["cbow", "skipgram"] = Field(
+        "cbow", description="`cbow` (predict a word from its context) or `skipgram` (the context from the word)."
+    )
+    window: Int = Field(5, ge=1, description="Context words on each side.")
+    epochs: Int = Field(5, ge=1, le=100, description="Passes over the text.")
+    min_count: Int = Field(
+        1, ge=1, description="Ignore words seen fewer times; vocabulary words below it get a random vector."
+    )
+    negative: Int = Field(5, ge=1, le=100, description="Negative samples per word.")
+    workers: Int = Field(
+        1, ge=1, le=64, description="Worker threads; more are faster, but only 1 gives the same vectors every run."
+    )
+    seed: Int = Field(42, ge=0, description="Seed of the starting vectors and the sampling.")
+
+
+class Baseline(Section):
+    """The reference row: NB-weighted bag-of-n-grams logistic regression (NBSVM-style)."""
+
+    ngrams: Int = Field(2, ge=1, le=3, description="Longest n-gram of the bag of n-grams (1 = words only).")
+    min_df: Int = Field(1, ge=1, description="Keep n-grams seen in at least this many training reviews.")
+    alpha: Float = Field(1.0, gt=0, description="Smoothing of the naive-Bayes counts behind each feature's weight.")
+    c: Float = Field(
+        1.0, gt=0, description="Inverse L2 regularisation strength of the logistic regression (chosen on validation)."
+    )
+
+
+class Blend(Section):
+    """The RNN's and the baseline's log-odds mixed, the weight chosen on validation."""
+
+    steps: Int = Field(
+        100,
+        ge=1,
+        le=100000,
+        description="Weights tried for the RNN's share of the log-odds, evenly from 0 to 1 (steps + 1 of them); the one with the lowest validation log-loss is kept.",
+    )
+
+
+class Evaluate(Section):
+    """Scoring the model once on the test split."""
+
+    threshold: Float = Field(0.5, gt=0, le=1, description="Probability above which a review is called positive.")
+    length_buckets: IntList = Field(
+        [100, 200, 400, 800],
+        description="Upper bounds (in tokens, before truncation) of the review-length buckets for accuracy by length.",
+    )
+    examples: Int = Field(
+        5,
+        ge=0,
+        le=100,
+        description="Example predictions listed per kind (confidently wrong, confidently right, uncertain).",
+    )
+
+
+class Plot(Section):
+    """The PNG figures."""
+
+    dpi: Int = Field(100, ge=30, le=600, description="Resolution of the PNG figures.")
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "download": Download, "prepare": Prepare, "model": Model, "train": Train, "lm": LM,
+    "embeddings": Embeddings, "baseline": Baseline, "blend": Blend, "evaluate": Evaluate, "plot": Plot,
+}  # fmt: skip
 
 # Which params sections each stage reads; dvc.yaml lists exactly these keys.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
@@ -383,6 +332,58 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "blend": ("blend",),
     "plot": ("plot",),
 }
+
+# Single keys a stage reads from another stage's section: a quick run's `prepare.limit`
+# also shrinks the unlabeled text that pretraining reads.
+BORROWED_KEYS: dict[str, tuple[str, ...]] = {"lm": ("prepare.limit",), "embeddings": ("prepare.limit",)}
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key as the docs and errors describe it, read off its section's model."""
+
+    kind: type | str  # str, int, float, bool, or "int_list"
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+
+    def allowed(self) -> str:
+        """The allowed values in words, for errors and the params table."""
+        if self.choices is not None:
+            return "one of " + ", ".join(_show(c) for c in self.choices)
+        kind = "list of integers" if self.kind == "int_list" else self.kind.__name__
+        low = "" if self.minimum is None else (">" if self.exclusive_minimum else ">=") + f" {_show(self.minimum)}"
+        high = "" if self.maximum is None else f"<= {_show(self.maximum)}"
+        return f"{kind} {' and '.join(b for b in (low, high) if b)}".strip()
+
+
+def _key(field) -> Key:
+    annotation, bounds = field.annotation, {}
+    for rule in field.metadata:
+        if isinstance(rule, annotated_types.Ge):
+            bounds["minimum"] = rule.ge
+        elif isinstance(rule, annotated_types.Gt):
+            bounds |= {"minimum": rule.gt, "exclusive_minimum": True}
+        elif isinstance(rule, annotated_types.Le):
+            bounds["maximum"] = rule.le
+    if get_origin(annotation) is Literal:
+        return Key(str, field.default, field.description, choices=get_args(annotation))
+    base = get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
+    if get_origin(base) is list:
+        return Key("int_list", field.default, field.description, minimum=1)
+    return Key(base, field.default, field.description, **bounds)
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    name: {key: _key(field) for key, field in model.model_fields.items()} for name, model in SECTIONS.items()
+}
+
+
+def _show(value: Any) -> str:
+    return "true" if value is True else "false" if value is False else str(value)
 
 
 def read_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -400,42 +401,46 @@ def read_params_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
         raise PipelineError(f"params file {path} is not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
-    if data is None:
-        data = {}
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise PipelineError(f"params file {path} must be a mapping of sections, found {type(data).__name__}")
     return data
+
+
+def section_problems(section: str, values: Any) -> list[str]:
+    """Every problem of one section's values: missing, unknown and refused keys, one line each."""
+    if values is None:
+        return [f"{section}: section missing"]
+    if not isinstance(values, dict):
+        return [f"{section}: expected a mapping of keys, found {values!r}"]
+    schema = SCHEMA[section]
+    problems = [
+        f"{section}.{key}: unknown key, expected one of {', '.join(schema)}" for key in values if key not in schema
+    ]
+    problems += [f"{section}.{key}: missing ({spec.allowed()}, e.g. {_show(spec.default)})"
+                 for key, spec in schema.items() if key not in values]  # fmt: skip
+    try:
+        SECTIONS[section](**{key: value for key, value in values.items() if key in schema})
+    except ValidationError as exc:
+        for key in dict.fromkeys(str(error["loc"][0]) for error in exc.errors()):
+            spec, value = schema[key], values[key]
+            why = next(e for e in exc.errors() if str(e["loc"][0]) == key)
+            custom = spec.kind == "int_list" and why["type"] == "value_error" and "error" in why.get("ctx", {})
+            reason = str(why["ctx"]["error"]) if custom else f"expected {spec.allowed()}"
+            problems.append(f"{section}.{key}: {value!r} is not allowed, {reason}")
+    return problems
 
 
 def problems_in(data: dict[str, Any], sections: tuple[str, ...] | None = None) -> list[str]:
     """List every problem of ``data`` against the schema, for ``sections`` (default: all)."""
     problems: list[str] = []
     if sections is None:
-        sections = tuple(SCHEMA)
-        problems += [
-            f"{name}: unknown section, expected one of {', '.join(SCHEMA)}" for name in data if name not in SCHEMA
-        ]
+        sections = tuple(SECTIONS)
+        problems += [f"{name}: unknown section, expected one of {', '.join(SECTIONS)}" for name in data
+                     if name not in SECTIONS]  # fmt: skip
     for section in sections:
-        values = data.get(section)
-        if values is None:
-            problems.append(f"{section}: section missing")
-            continue
-        if not isinstance(values, dict):
-            problems.append(f"{section}: expected a mapping of keys, found {values!r}")
-            continue
-        schema = SCHEMA[section]
-        for key in values:
-            if key not in schema:
-                problems.append(f"{section}.{key}: unknown key, expected one of {', '.join(schema)}")
-        for key, spec in schema.items():
-            if key not in values:
-                problems.append(f"{section}.{key}: missing ({spec.allowed()}, e.g. {_show(spec.default)})")
-                continue
-            why = spec.check(values[key])
-            if why:
-                problems.append(f"{section}.{key}: {values[key]!r} is not allowed, {why}")
-    problems += _cross_checks(data, sections)
-    return problems
+        problems += section_problems(section, data.get(section))
+    return problems + _cross_checks(data, sections)
 
 
 def _cross_checks(data: dict[str, Any], sections: tuple[str, ...]) -> list[str]:
@@ -517,48 +522,25 @@ def load_sections(stage: str, path: str | os.PathLike[str]) -> dict[str, dict[st
 
 
 def load_sections_of(sections: tuple[str, ...], path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Read and check ``sections`` of the params file; raise one error listing all problems."""
+    """Read and check ``sections`` of the params file; raise one error listing all problems.
+
+    Values come back in their key's type: ``1`` is ``1.0`` for a float key, ``4.0`` is ``4`` for an int key.
+    """
     data = read_params_file(path)
     problems = problems_in(data, sections)
     if problems:
         raise PipelineError(f"{path}: " + "; ".join(problems))
-    return {section: _coerced(section, data[section]) for section in sections}
+    return {section: SECTIONS[section](**data[section]).model_dump() for section in sections}
 
 
-def _coerced(section: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The section's values in their schema's type: ``1`` is ``1.0`` for a float key, ``4.0`` is ``4`` for an int key."""
-    convert = {float: float, int: int, "int_list": lambda items: [int(item) for item in items]}
-    return {key: convert.get(SCHEMA[section][key].kind, _same)(value) for key, value in values.items()}
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-_PYTHON_TYPES = {str: str, int: int, float: float, bool: bool, "int_list": list[int]}
-
-
-def section_class(section: str, doc: str = "") -> type:
-    """A frozen dataclass with one field per key of ``section``, in schema order (``ModelParams`` etc.).
-
-    Stages take one such object per section, built once from the validated values, so a
-    function's signature says which section it reads and a new key needs no code listing it.
-    """
-    fields = [(key, _PYTHON_TYPES[spec.kind]) for key, spec in SCHEMA[section].items()]
-    name = "".join(part.title() for part in section.split("_")) + "Params"
-    cls = make_dataclass(name, fields, frozen=True)
-    cls.__doc__ = doc or f"The ``{section}`` section of params.yaml (fields: the schema's keys)."
-    return cls
+def section_class(section: str) -> type[Section]:
+    """The model of ``section`` (``ModelParams`` etc. in the stages): build it from the section's checked values."""
+    return SECTIONS[section]
 
 
 def validate_file(path: str | os.PathLike[str]) -> list[str]:
     """Check the whole params file: every section, unknown sections and keys included."""
     return problems_in(read_params_file(path))
-
-
-# Single keys a stage reads from another stage's section: a quick run's `prepare.limit`
-# also shrinks the unlabeled text that pretraining reads.
-BORROWED_KEYS: dict[str, tuple[str, ...]] = {"lm": ("prepare.limit",), "embeddings": ("prepare.limit",)}
 
 
 def dvc_params(stage: str) -> list[str]:

@@ -13,7 +13,6 @@ import csv
 import io
 import logging
 import sys
-from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -221,8 +220,8 @@ def _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed
         unlabeled = unlabeled_batches(train_split, pretrained.unlabeled, train, data, seed, step, len(batches))
         arrays += (pretrained.unlabeled,)
     print_ = checkpoint.fingerprint(
-        asdict(model),
-        {k: v for k, v in asdict(train).items() if k not in ("epochs", "ensemble")} | {"seed": seed},
+        model.model_dump(),
+        {k: v for k, v in train.model_dump().items() if k not in ("epochs", "ensemble")} | {"seed": seed},
         vars(data.encoding),
         files=arrays,
     )

@@ -277,23 +277,9 @@ def predict_command(
     """
     import json
 
-    from stages.predict import Predictor, check_argument, decode_utf8, reviews_from_lines
+    from stages.predict import Predictor, gather_reviews
 
-    if texts and file is not None:
-        raise PipelineError("give reviews either as arguments or with --file, not both")
-    if file is not None:
-        source = "stdin" if str(file) == "-" else str(file)
-        try:
-            data = sys.stdin.buffer.read() if source == "stdin" else file.read_bytes()
-        except FileNotFoundError:
-            raise PipelineError(f"review file {file} not found") from None
-        reviews = reviews_from_lines(decode_utf8(data, source))
-    elif texts:
-        reviews = [check_argument(text, f"review {number}") for number, text in enumerate(texts, start=1)]
-    elif not sys.stdin.isatty():
-        reviews = reviews_from_lines(decode_utf8(sys.stdin.buffer.read(), "stdin"))
-    else:
-        raise PipelineError("no review given: pass text arguments, --file PATH, or pipe reviews on stdin")
+    reviews = gather_reviews(texts or [], file, sys.stdin)
     if threshold is None:
         threshold = load_sections("evaluate", params)["evaluate"]["threshold"] if params.is_file() else 0.5
     predictions = Predictor(model, prepared).predict(reviews, threshold)

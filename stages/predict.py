@@ -94,3 +94,21 @@ def check_argument(text: str, what: str) -> str:
 def reviews_from_lines(text: str) -> list[str]:
     """One review per non-blank line."""
     return [line for line in text.splitlines() if line.strip()]
+
+
+def gather_reviews(texts: list[str], file: Path | None, stdin) -> list[str]:
+    """The reviews to score: the text arguments, the lines of ``file`` (``-`` = stdin), or piped lines on ``stdin``."""
+    if texts and file is not None:
+        raise PipelineError("give reviews either as arguments or with --file, not both")
+    if file is not None:
+        source = "stdin" if str(file) == "-" else str(file)
+        try:
+            data = stdin.buffer.read() if source == "stdin" else file.read_bytes()
+        except FileNotFoundError:
+            raise PipelineError(f"review file {file} not found") from None
+        return reviews_from_lines(decode_utf8(data, source))
+    if texts:
+        return [check_argument(text, f"review {number}") for number, text in enumerate(texts, start=1)]
+    if not stdin.isatty():
+        return reviews_from_lines(decode_utf8(stdin.buffer.read(), "stdin"))
+    raise PipelineError("no review given: pass text arguments, --file PATH, or pipe reviews on stdin")

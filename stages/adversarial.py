@@ -161,15 +161,14 @@ def enable(
         u = None
         if needs_unlabeled(mode):
             x, u = x
-        if mode == "vat":
             step_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)])
+        if mode == "vat":
             loss, y_pred, _, gradients = virtual_adversarial_gradients(
                 self, front, head, x, y, u, epsilon, xi, weight, step_seed, sample_weight
             )
         else:
             loss, y_pred, _, gradients = adversarial_gradients(self, front, head, x, y, epsilon, weight, sample_weight)
         if mode == "at_vat":
-            step_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)])
             r, clean = virtual_perturbation(front, head, u, epsilon, xi, step_seed)
             with tf.GradientTape() as tape:
                 vat = weight * virtual_adversarial_loss(front, head, u, r, clean)

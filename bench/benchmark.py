@@ -80,7 +80,7 @@ def bench_prepare(args: argparse.Namespace) -> None:
 def prepared_arrays(max_len: int, padding: str, folder: Path, train_samples: int):
     """Train and val splits prepared with ``padding`` (vocabulary of VOCAB_SIZE), train cut to ``train_samples``."""
     from stages import prepare
-    from stages.arrays import load_split
+    from stages.io.arrays import load_split
 
     target = folder / f"{max_len}-{padding}"
     if not (target / "val.npz").exists():
@@ -120,7 +120,7 @@ class BaselineRun:
     """The tutorial way: no mask, front-padded fixed-width arrays, plain ``model.fit``."""
 
     def __init__(self, cell: str, bidirectional: bool, train, keep, seed: int):
-        from stages.model import CELLS
+        from stages.nn.model import CELLS
 
         keras.utils.set_random_seed(seed)
         layer = CELLS[cell](UNITS)
@@ -153,8 +153,8 @@ class PipelineRun:
 
     def __init__(self, cell: str, bidirectional: bool, train, keep, seed: int, jit: bool | None = None):
 
-        from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches
-        from stages.model import build_model
+        from stages.nn.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches
+        from stages.nn.model import build_model
         from stages.train import use_xla
 
         keras.utils.set_random_seed(seed)
@@ -178,7 +178,7 @@ class PipelineRun:
 
     def accuracy(self, val) -> float:
         """Validation accuracy through the pipeline's batched prediction."""
-        from stages.batching import predict_probabilities
+        from stages.nn.batching import predict_probabilities
 
         probabilities = predict_probabilities(self.model, val.x, val.length, "post")
         return float(np.mean((probabilities >= 0.5) == val.y))
@@ -261,7 +261,7 @@ def bench_predict(args: argparse.Namespace) -> None:
     """Latency of one review (warm) and throughput of a batch, with the trained model."""
     import pandas as pd
 
-    from stages.predict import Predictor
+    from stages.commands.predict import Predictor
 
     predictor = Predictor()
     texts = pd.read_parquet(paths.REVIEWS_TABLE, columns=["split", "text"]).query("split == 'test'")["text"].tolist()
@@ -392,10 +392,11 @@ def bench_lm(args: argparse.Namespace) -> None:
 CLASSIFIER_CHILD = """
 import json, sys, time
 import numpy as np, keras
-from stages import adversarial, paths
-from stages.arrays import load_split
-from stages.batching import ReviewBatches, chop, with_unlabeled
-from stages.model import build_model
+from stages import paths
+from stages.nn import adversarial
+from stages.io.arrays import load_split
+from stages.nn.batching import ReviewBatches, chop, with_unlabeled
+from stages.nn.model import build_model
 from stages.train import make_optimizer, precision_policy
 config, samples, epochs = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 train = load_split(paths.split_arrays("train"))
@@ -481,7 +482,7 @@ def bench_classifier(args: argparse.Namespace) -> None:
 
 def rerun_generate(model, vocabulary, prompt: str, words: int, seed: int = 0) -> None:
     """The generator before the step model: the whole text through the model again for every new word."""
-    from stages.generate import sample
+    from stages.commands.generate import sample
     from stages.text import token_index, tokenize
 
     index = token_index(vocabulary)
@@ -494,7 +495,7 @@ def rerun_generate(model, vocabulary, prompt: str, words: int, seed: int = 0) ->
 
 def bench_generate(args: argparse.Namespace) -> None:
     """``stages generate``: words per second of the step model and of re-running the model, and a long prompt."""
-    from stages.generate import generate, load_language_model
+    from stages.commands.generate import generate, load_language_model
     from stages.text import read_vocabulary
 
     model = load_language_model(paths.FORWARD_LM)

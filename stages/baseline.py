@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from stages import paths
-from stages.arrays import load_split
-from stages.atomic import write_arrays, write_json, write_summary
+from stages.io.arrays import load_split
+from stages.io.atomic import write_arrays, write_json, write_summary
+from stages.io.tables import read_table
 from stages.scores import binary_metrics
-from stages.tables import read_table
 from stages.text import tokenize
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from stages import paths
-from stages.arrays import load_split
-from stages.atomic import write_json, write_summary
 from stages.errors import PipelineError
+from stages.io.arrays import load_split
+from stages.io.atomic import write_json, write_summary
 from stages.params import section_class
 from stages.scores import binary_metrics
 

@@ -103,7 +103,7 @@ def validate_command(
             f"the committed one with `git checkout {params}`"
         )
     if stamp is not None:
-        from stages.atomic import write_text
+        from stages.io.atomic import write_text
 
         write_text(stamp, VALID_STAMP)
     typer.echo(f"{params}: OK")
@@ -114,7 +114,7 @@ def params_table_command(
     write: Annotated[bool, typer.Option("--write", help=f"Rewrite {paths.PARAMS_DOC} instead of printing.")] = False,
 ) -> None:
     """Print the Markdown table of every param (the one in docs/params.md)."""
-    from stages.atomic import write_text
+    from stages.io.atomic import write_text
     from stages.params import params_doc
 
     if write:
@@ -173,8 +173,8 @@ def generate_command(
     prompt and --words; on a terminal the words are printed as they come. Unknown prompt
     words are read as the out-of-vocabulary token (and said so on stderr).
     """
-    from stages.generate import check_settings, load_language_model, readable, stream, unknown_words
-    from stages.predict import check_argument
+    from stages.commands.generate import check_settings, load_language_model, readable, stream, unknown_words
+    from stages.commands.predict import check_argument
     from stages.text import read_vocabulary
 
     check_settings(check_argument(prompt, "prompt"), words, temperature, top_k, seed)
@@ -277,7 +277,7 @@ def predict_command(
     """
     import json
 
-    from stages.predict import Predictor, gather_reviews
+    from stages.commands.predict import Predictor, gather_reviews
 
     reviews = gather_reviews(texts or [], file, sys.stdin)
     if threshold is None:
@@ -311,7 +311,7 @@ def compare_command(
     ] = True,
 ) -> None:
     """Train every cell variant as a DVC experiment (queue, one worker) and write one comparison."""
-    from stages import compare
+    from stages.commands import compare
     from stages.params import SCHEMA
 
     chosen = [cell.strip() for cell in cells.split(",") if cell.strip()]
@@ -341,7 +341,7 @@ def report_command(
     ] = "",
 ) -> None:
     """Write a Markdown report for a pull request: changed params, metrics with deltas, plots."""
-    from stages import report
+    from stages.commands import report
 
     report.run(base, out, figures_url)
     typer.echo(f"wrote {out}")
@@ -351,7 +351,7 @@ def report_command(
 @reports_errors
 def results_command() -> None:
     """Regenerate the README's results table and docs/results.md from the committed reports/."""
-    from stages import results
+    from stages.commands import results
 
     results.run(paths.README, paths.RESULTS_DOC)
     typer.echo(f"wrote {paths.README} (results block) and {paths.RESULTS_DOC}")
@@ -359,7 +359,7 @@ def results_command() -> None:
 
 def main() -> None:
     """Console-script entry point (``stages`` and ``python -m stages``): a quiet console, then the app."""
-    from stages.console import quiet_native_logs
+    from stages.io.console import quiet_native_logs
 
     quiet_native_logs()
     app()

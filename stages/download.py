@@ -29,7 +29,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from stages.errors import PipelineError
-from stages.tables import LABELED_COLUMNS, UNLABELED_COLUMNS, write_table
+from stages.io.tables import LABELED_COLUMNS, UNLABELED_COLUMNS, write_table
 from stages.text import LABEL_NAMES
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Stage ``embeddings``: word vectors of the reviews' own text (gensim Word2Vec or FastText), aligned to vocab.txt.
 
-The text is what the language models read (``stages/corpus.py``: the training split
+The text is what the language models read (``stages/io/corpus.py``: the training split
 without validation, plus the unlabeled reviews, less every copy of a validation or test
 review). Words outside ``vocab.txt`` are read as ``<oov>``, so gensim learns one vector
 per classifier id and the out-of-vocabulary token gets a vector of its own. The output
@@ -30,10 +30,10 @@ import numpy as np
 from tqdm import tqdm
 
 from stages import paths
-from stages.arrays import Encoding, Split, save_split
-from stages.atomic import atomic_path, write_json, write_text
-from stages.corpus import pretraining_text
 from stages.errors import PipelineError
+from stages.io.arrays import Encoding, Split, save_split
+from stages.io.atomic import atomic_path, write_json, write_text
+from stages.io.corpus import pretraining_text
 from stages.params import section_class
 from stages.text import OOV_TOKEN, PAD_ID, encode, pad, read_vocabulary, token_index
 

@@ -19,11 +19,11 @@ import pandas as pd
 from sklearn import metrics
 
 from stages import paths
-from stages.arrays import Encoding, load_split
-from stages.atomic import write_arrays, write_json, write_summary, write_text
 from stages.errors import PipelineError
+from stages.io.arrays import Encoding, load_split
+from stages.io.atomic import write_arrays, write_json, write_summary, write_text
+from stages.io.tables import read_table
 from stages.scores import binary_metrics
-from stages.tables import read_table
 from stages.text import LABEL_NAMES, read_vocabulary
 
 log = logging.getLogger(__name__)
@@ -134,9 +134,9 @@ def run(
     examples: int,
 ) -> dict:
     """The whole stage; returns the metrics it writes."""
-    from stages.batching import predict_probabilities
-    from stages.model import vocabulary_size
-    from stages.saving import load
+    from stages.nn.batching import predict_probabilities
+    from stages.nn.model import vocabulary_size
+    from stages.nn.saving import load
 
     encoding = Encoding.load(prepared / paths.ENCODING.name)
     vocab_size = len(read_vocabulary(prepared / paths.VOCAB.name))

@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from stages import checkpoint, paths
-from stages.atomic import atomic_path, write_json, write_summary, write_text
-from stages.corpus import pretraining_text
+from stages import paths
 from stages.errors import PipelineError
+from stages.io.atomic import atomic_path, write_json, write_summary, write_text
+from stages.io.corpus import pretraining_text
+from stages.nn import checkpoint
 from stages.params import section_class
 from stages.text import OOV_ID, encode, read_vocabulary, token_index
 
@@ -61,7 +62,7 @@ class Corpus:
 
 
 def build_corpus(reviews: Path, unlabeled: Path, prepared: Path, limit: int = 0) -> Corpus:
-    """The pretraining text (``stages/corpus.py``: no held-out review in it) as one id stream per part, in table order."""
+    """The pretraining text (``stages/io/corpus.py``: no held-out review in it) as one id stream per part, in table order."""
     index = token_index(read_vocabulary(prepared / paths.VOCAB.name))
     text = pretraining_text(reviews, unlabeled, prepared, limit)
     train, val = stream(text.train, index), stream(text.val, index)
@@ -104,7 +105,7 @@ def build_language_models(vocab_size: int, cell: str, units: int, layers: int, e
     import keras
     from keras import layers as kl
 
-    from stages.model import CELLS
+    from stages.nn.model import CELLS
 
     embedding = kl.Embedding(vocab_size, embedding_dim, name="embedding")
     next_word = kl.Dense(vocab_size, name="next_word")  # logits; softmax in the loss
@@ -468,8 +469,8 @@ def run(
 
     ``unlabeled_limit`` > 0 (a quick run's ``prepare.limit``) reads only that many unlabeled reviews.
     """
-    from stages.generate import generations_markdown
-    from stages.saving import save
+    from stages.commands.generate import generations_markdown
+    from stages.nn.saving import save
 
     vocabulary = read_vocabulary(prepared / paths.VOCAB.name)
     vocab_size = len(vocabulary)

@@ -482,7 +482,7 @@ def _word_vector_checks(data: dict[str, Any]) -> list[str]:
 def _transfer_checks(data: dict[str, Any]) -> list[str]:
     """``model.init`` from the language models needs a classifier shaped to receive their weights.
 
-    The same rule as ``stages/pretrained.py`` applies when training, but checked here the
+    The same rule as ``stages/nn/pretrained.py`` applies when training, but checked here the
     whole file is refused before any stage runs (and before DVC removes any output).
     """
     model, lm = data.get("model"), data.get("lm")

@@ -17,8 +17,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from stages import paths  # noqa: E402
-from stages.atomic import atomic_path  # noqa: E402
 from stages.errors import PipelineError  # noqa: E402
+from stages.io.atomic import atomic_path  # noqa: E402
 from stages.text import LABEL_NAMES  # noqa: E402
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from stages import paths
-from stages.arrays import Encoding, Split, save_split
-from stages.atomic import write_json, write_text
 from stages.errors import PipelineError
-from stages.tables import read_table
+from stages.io.arrays import Encoding, Split, save_split
+from stages.io.atomic import write_json, write_text
+from stages.io.tables import read_table
 from stages.text import OOV_ID, build_vocabulary, encode, pad, token_index, tokenize
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from stages import checkpoint, distribute, paths
-from stages.arrays import Encoding, Split, load_split
-from stages.atomic import atomic_path, write_json, write_summary, write_text
+from stages import paths
 from stages.errors import PipelineError
+from stages.io.arrays import Encoding, Split, load_split
+from stages.io.atomic import atomic_path, write_json, write_summary, write_text
+from stages.nn import checkpoint, distribute
 from stages.params import section_class
 from stages.text import read_vocabulary
 
@@ -129,7 +130,7 @@ def run(
     seed ``seed + i`` (so member 0 is the single model of the same params), each resumable
     in its own folder, and saves one model that averages their probabilities.
     """
-    from stages.live import log_history, open_live
+    from stages.io.live import log_history, open_live
 
     data = load_data(prepared)
     strategy = distribute.make_strategy(train.distribute)
@@ -201,9 +202,9 @@ def precision_policy(name: str):
 
 def _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed, jit):
     """``fit_member`` under the chosen precision: build, resume, fit, restore the best weights."""
-    from stages.adversarial import needs_unlabeled
-    from stages.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches, with_unlabeled
-    from stages.live import forget_after, log_epoch
+    from stages.io.live import forget_after, log_epoch
+    from stages.nn.adversarial import needs_unlabeled
+    from stages.nn.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches, with_unlabeled
 
     net = compile_member(data, model, train, strategy, member, pretrained, jit)
     jit = bool(net.jit_compile)  # Keras turns XLA off where it cannot apply it
@@ -275,7 +276,7 @@ def _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed
 
 def training_rows(split: Split, chop: int, encoding: Encoding) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ids, labels and lengths ``fit`` trains on: the split's reviews, or their pieces of ``train.chop`` tokens."""
-    from stages.batching import chop as chopped
+    from stages.nn.batching import chop as chopped
 
     if not chop:
         return split.x, split.y, split.length
@@ -285,7 +286,7 @@ def training_rows(split: Split, chop: int, encoding: Encoding) -> tuple[np.ndarr
 def unlabeled_batches(train_split: Split, path: Path, train: TrainParams, data: TrainingData, seed: int, step: int,
                       count: int):  # fmt: skip
     """VAT's batches: ``count`` per epoch, drawn from the training reviews and the unlabeled ones (chopped alike)."""
-    from stages.batching import ReviewBatches
+    from stages.nn.batching import ReviewBatches
 
     extra = load_split(path, data.encoding.max_len, data.vocab_size)
     pool = Split(*(np.concatenate([getattr(train_split, f), getattr(extra, f)]) for f in ("x", "y", "length",
@@ -308,13 +309,13 @@ def member_prefix(member: int, ensemble: int) -> str:
 def compile_member(
     data: TrainingData, model: ModelParams, train: TrainParams, strategy, member: int, pretrained: Pretrained, jit: bool
 ):
-    """The textbook classifier of ``stages/model.py`` with its starting weights, compiled with the optimizer.
+    """The textbook classifier of ``stages/nn/model.py`` with its starting weights, compiled with the optimizer.
 
-    With ``train.adversarial: at`` its training step also adds the adversarial loss (``stages/adversarial.py``).
+    With ``train.adversarial: at`` its training step also adds the adversarial loss (``stages/nn/adversarial.py``).
     """
-    from stages import adversarial
-    from stages.model import build_model
-    from stages.pretrained import transfer
+    from stages.nn import adversarial
+    from stages.nn.model import build_model
+    from stages.nn.pretrained import transfer
 
     prefix = member_prefix(member, train.ensemble)
     steps_per_epoch = -(-len(training_rows(data.train, train.chop, data.encoding)[1]) // train.batch_size)
@@ -343,8 +344,8 @@ def compile_member(
 
 def combine(fitted: list, val: Split, encoding: Encoding, strategy):
     """The saved model, its history and its validation summary: the single model, or the members' average."""
-    from stages import ensemble
-    from stages.batching import predict_probabilities
+    from stages.nn import ensemble
+    from stages.nn.batching import predict_probabilities
     from stages.scores import log_loss
 
     nets = [net for net, _ in fitted]
@@ -396,8 +397,8 @@ def training_metrics(summary: dict, fitted: list, net, train_reviews: int, strat
 
 def write_outputs(outputs: Outputs, net, first_member, history: dict, metrics: dict) -> None:
     """Write the model, history, layer summary and metrics, each atomically."""
-    from stages.model import layer_table
-    from stages.saving import save as save_model
+    from stages.nn.model import layer_table
+    from stages.nn.saving import save as save_model
 
     with atomic_path(outputs.model, suffix=".keras") as tmp:
         save_model(net, tmp)

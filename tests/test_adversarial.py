@@ -1,4 +1,4 @@
-"""Tests of stages/adversarial.py: the perturbation, the loss, and training with it."""
+"""Tests of stages/nn/adversarial.py: the perturbation, the loss, and training with it."""
 
 import json
 
@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from stages import adversarial, checkpoint
-from stages.arrays import Split, load_split, save_split
 from stages.errors import PipelineError
-from stages.model import build_model
+from stages.io.arrays import Split, load_split, save_split
+from stages.nn import adversarial, checkpoint
+from stages.nn.model import build_model
+from stages.nn.saving import load
 from stages.params import problems_in
-from stages.saving import load
 from tests.project import default_params
 from tests.tiny import make_prepared, train_tiny
 

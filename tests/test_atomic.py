@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from stages import paths
-from stages.atomic import atomic_path, write_json
+from stages.io.atomic import atomic_path, write_json
 from tests.project import default_params, subprocess_env, write_params
 from tests.synthetic import review_table
 from tests.tiny import TINY_MODEL, TINY_TRAIN
@@ -57,7 +57,7 @@ def check_outputs_load(folder: Path) -> int:
         assert (folder / paths.VOCAB).read_text().startswith("<pad>\n<oov>\n")
         checked += 1
     if (folder / paths.MODEL).exists():
-        from stages.saving import load
+        from stages.nn.saving import load
 
         load(folder / paths.MODEL)
         checked += 1

@@ -1,10 +1,10 @@
-"""Tests of stages/batching.py: bucketing keeps every row once and only drops padding."""
+"""Tests of stages/nn/batching.py: bucketing keeps every row once and only drops padding."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stages.batching import WIDTH_STEP, ReviewBatches, batch_rows, batch_width, chop, slice_batch
+from stages.nn.batching import WIDTH_STEP, ReviewBatches, batch_rows, batch_width, chop, slice_batch
 
 
 @settings(max_examples=60)

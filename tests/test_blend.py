@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from stages import blend
-from stages.arrays import load_split
 from stages.errors import PipelineError
+from stages.io.arrays import load_split
 from tests.tiny import make_prepared
 
 

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from stages.checkpoint import StopOnSignal
+from stages.nn.checkpoint import StopOnSignal
 
 
 def test_a_signal_is_recorded_and_stops_at_the_next_check():

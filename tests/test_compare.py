@@ -1,4 +1,4 @@
-"""Tests of stages/compare.py: variant naming, the table, and the command's argument checks."""
+"""Tests of stages/commands/compare.py: variant naming, the table, and the command's argument checks."""
 
 import json
 
@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from stages import compare
 from stages.cli import app
+from stages.commands import compare
 
 
 def test_variants_and_names():

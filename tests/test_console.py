@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from stages.console import SHOW_ENV, is_native_log
+from stages.io.console import SHOW_ENV, is_native_log
 from tests.project import ROOT
 from tests.tiny import make_prepared, train_tiny
 

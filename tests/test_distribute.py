@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from stages import distribute
 from stages.errors import PipelineError
+from stages.nn import distribute
 from tests.project import ROOT, default_params, subprocess_env, write_params
 from tests.tiny import TINY_MODEL, TINY_TRAIN, make_prepared
 

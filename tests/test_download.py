@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from stages import download, paths
 from stages.cli import app
 from stages.errors import PipelineError
-from stages.tables import LABELED_COLUMNS, UNLABELED_COLUMNS, write_table
+from stages.io.tables import LABELED_COLUMNS, UNLABELED_COLUMNS, write_table
 from tests.project import LABELED_MIRROR, MIRROR_SHA256, default_params, write_params
 from tests.synthetic import sha256, write_archive
 

@@ -48,8 +48,14 @@ NOT_SHAPING = {"cli", "params", "errors", "paths", "__init__", "__main__"}
 
 
 def imported_stage_modules(name: str) -> set[str]:
-    """Every ``stages`` module that ``stages/<name>.py`` runs, following imports (function-level ones too)."""
+    """Every ``stages`` module (as a path below ``stages/``, no suffix) that ``stages/<name>.py`` runs, following
+    imports (function-level ones too)."""
     import ast
+
+    def module_path(dotted: str) -> str | None:
+        """``stages.nn.model`` -> ``nn/model``; a package (``stages.nn``) -> None."""
+        relative = dotted.split(".")[1:]
+        return "/".join(relative) if (ROOT / "stages" / f"{'/'.join(relative)}.py").exists() else None
 
     seen: set[str] = set()
     todo = [name]
@@ -60,12 +66,14 @@ def imported_stage_modules(name: str) -> set[str]:
         seen.add(module)
         tree = ast.parse((ROOT / "stages" / f"{module}.py").read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module == "stages":
-                todo += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
-                todo.append(node.module.split(".")[1])
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages"):
+                found = module_path(node.module) if node.module != "stages" else None
+                if found:  # from stages.nn.model import build_model
+                    todo.append(found)
+                else:  # from stages import paths / from stages.nn import model
+                    todo += [m for a in node.names if (m := module_path(f"{node.module}.{a.name}"))]
             elif isinstance(node, ast.Import):
-                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("stages.")]
+                todo += [m for a in node.names if a.name.startswith("stages.") and (m := module_path(a.name))]
     return {module for module in seen if module not in NOT_SHAPING}
 
 

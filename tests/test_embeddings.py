@@ -1,13 +1,14 @@
-"""Tests of stages/embeddings.py and of ``model.init: word_vectors`` (stages/pretrained.py)."""
+"""Tests of stages/embeddings.py and of ``model.init: word_vectors`` (stages/nn/pretrained.py)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from stages import embeddings, pretrained
+from stages import embeddings
 from stages.errors import PipelineError
-from stages.model import build_model
+from stages.nn import pretrained
+from stages.nn.model import build_model
 from stages.params import problems_in
 from stages.text import OOV_TOKEN, read_vocabulary, tokenize
 from tests.project import default_params
@@ -67,7 +68,7 @@ def test_no_held_out_review_reaches_the_vectors(vectors, lm_data):
 def test_unlabeled_reviews_are_encoded_like_prepare_and_hold_no_held_out_review(vectors, lm_data):
     import pandas as pd
 
-    from stages.arrays import Encoding, load_split
+    from stages.io.arrays import Encoding, load_split
     from stages.text import encode, token_index
 
     files, _ = vectors[0][0]

@@ -1,4 +1,4 @@
-"""Tests of stages/generate.py and the `generate` command, on a tiny trained language model."""
+"""Tests of stages/commands/generate.py and the `generate` command, on a tiny trained language model."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ from typer.testing import CliRunner
 
 from stages import paths
 from stages.cli import app
+from stages.commands.generate import detokenize, generate, load_language_model, readable, sample
 from stages.errors import PipelineError
-from stages.generate import detokenize, generate, load_language_model, readable, sample
 from stages.text import read_vocabulary, token_index, tokenize
 
 

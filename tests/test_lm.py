@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from stages import lm, paths
 from stages.errors import PipelineError
-from stages.saving import load
+from stages.nn.saving import load
 from stages.text import read_vocabulary, token_index, tokenize
 from tests.tiny import lm_params
 

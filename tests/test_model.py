@@ -1,4 +1,4 @@
-"""Tests of stages/model.py: every cell variant builds, trains, saves and reloads in safe mode."""
+"""Tests of stages/nn/model.py: every cell variant builds, trains, saves and reloads in safe mode."""
 
 import itertools
 
@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from stages.model import CELLS, build_model, layer_table, recurrent_layers
-from stages.saving import ZIP_EPOCH, load, save
+from stages.nn.model import CELLS, build_model, layer_table, recurrent_layers
+from stages.nn.saving import ZIP_EPOCH, load, save
 
 
 def test_parameter_counts_match_textbook_arithmetic():

@@ -90,7 +90,7 @@ def test_repro_reads_the_full_dataset_and_writes_every_output(repo):
     assert len(list((repo / "reports/figures").glob("*.png"))) == 7
     lm_metrics = json.loads((repo / "reports/lm_metrics.json").read_text())
     assert lm_metrics["data"]["reviews"]["unlabeled"] <= 2000  # prepare.limit limits the unlabeled text too
-    from stages.corpus import pretraining_text
+    from stages.io.corpus import pretraining_text
 
     full = pretraining_text(
         repo / "data/raw/reviews.parquet", repo / "data/raw/unlabeled.parquet", repo / "data/prepared"

@@ -1,4 +1,4 @@
-"""Tests of stages/predict.py: any text gives a probability in [0, 1] or a clear error."""
+"""Tests of stages/commands/predict.py: any text gives a probability in [0, 1] or a clear error."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stages.commands.predict import Predictor, check_argument, decode_utf8, reviews_from_lines
 from stages.errors import PipelineError
-from stages.predict import Predictor, check_argument, decode_utf8, reviews_from_lines
 from tests.tiny import make_prepared, train_tiny
 
 

@@ -1,14 +1,15 @@
-"""Tests of stages/pretrained.py: a classifier starts from the language models' weights."""
+"""Tests of stages/nn/pretrained.py: a classifier starts from the language models' weights."""
 
 import keras
 import numpy as np
 import pytest
 
-from stages import paths, pretrained
+from stages import paths
 from stages.errors import PipelineError
-from stages.model import build_model
-from stages.pretrained import transfer
-from stages.saving import load
+from stages.nn import pretrained
+from stages.nn.model import build_model
+from stages.nn.pretrained import transfer
+from stages.nn.saving import load
 from stages.text import read_vocabulary
 from tests.tiny import train_tiny
 

@@ -1,4 +1,4 @@
-"""Tests of stages/report.py in a temporary git repository with two commits, and of the PR workflow."""
+"""Tests of stages/commands/report.py in a temporary git repository with two commits, and of the PR workflow."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""Tests of stages/results.py: the committed results tables are what the committed reports say."""
+"""Tests of stages/commands/results.py: the committed results tables are what the committed reports say."""
 
 import json
 
 import pytest
 
-from stages import results
+from stages.commands import results
 from stages.errors import PipelineError
 from tests.project import ROOT
 

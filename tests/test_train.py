@@ -10,9 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from stages import checkpoint, paths, train
+from stages import paths, train
 from stages.errors import PipelineError
-from stages.saving import load
+from stages.nn import checkpoint
+from stages.nn.saving import load
 from tests.project import ROOT, default_params, subprocess_env, write_params
 from tests.tiny import TINY_MODEL, TINY_TRAIN, make_prepared, train_tiny
 
@@ -205,7 +206,7 @@ XLA_SCRIPT = """
 import json, sys
 from pathlib import Path
 from stages import train
-from stages.saving import load
+from stages.nn.saving import load
 from tests.tiny import make_prepared, train_tiny
 folder = Path(sys.argv[1])
 prepared = make_prepared(folder)
@@ -266,7 +267,7 @@ def test_ensemble_averages_members_trained_as_single_models_with_successive_seed
     assert len(history) == 1 + 3  # per-epoch mean over the members
     assert "each member:" in (tmp_path / "ensemble" / "summary.txt").read_text()
     assert not (tmp_path / "ensemble" / "state").exists()
-    from stages.predict import Predictor
+    from stages.commands.predict import Predictor
 
     [prediction] = Predictor(tmp_path / "ensemble" / "model.keras", prepared).predict(["a great film"])
     assert 0.0 <= prediction.probability <= 1.0  # predict (and evaluate) find the members' vocabulary

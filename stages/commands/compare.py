@@ -23,9 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from stages import paths
-from stages.atomic import write_text
-from stages.dvc_cli import dvc
 from stages.errors import PipelineError
+from stages.io.atomic import write_text
+from stages.io.dvc_cli import dvc
 
 log = logging.getLogger(__name__)
 

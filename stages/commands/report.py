@@ -13,9 +13,9 @@ import subprocess
 from pathlib import Path
 
 from stages import paths
-from stages.atomic import write_text
-from stages.dvc_cli import dvc_json
 from stages.errors import PipelineError
+from stages.io.atomic import write_text
+from stages.io.dvc_cli import dvc_json
 
 METRIC_FILES = (paths.METRICS, paths.TRAIN_METRICS, paths.LM_METRICS, paths.BASELINE_METRICS)
 FIGURES = (

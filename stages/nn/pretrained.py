@@ -26,8 +26,8 @@ EMBEDDING_STD: float | None = 0.1 / 12**0.5
 
 def transfer(net, init: str, lm_dir: Path, prefix: str = "", vectors: Path = paths.WORD_VECTORS) -> list[str]:
     """Copy pretrained weights into ``net`` as ``init`` says; return the layers copied."""
-    from stages.model import recurrent_layers
-    from stages.saving import load
+    from stages.nn.model import recurrent_layers
+    from stages.nn.saving import load
 
     if init == "random":
         return []

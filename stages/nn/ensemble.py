@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from stages.checkpoint import HISTORY_KEYS
+from stages.nn.checkpoint import HISTORY_KEYS
 
 
 def average_members(members: list[keras.Model]) -> keras.Model:

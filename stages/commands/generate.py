@@ -39,7 +39,7 @@ _SENTENCE_START = re.compile(r"(^|[.!?] )([a-z])")
 
 def load_language_model(path: Path):
     """The forward language model, loaded in Keras safe mode; a missing one names the command that builds it."""
-    from stages.saving import load
+    from stages.nn.saving import load
 
     if not path.is_file():
         raise PipelineError(f"language model {path} not found: run `dvc repro lm` (or `make repro`) first")
@@ -61,7 +61,7 @@ class Stepper:
         import keras
         import tensorflow as tf
 
-        from stages.model import recurrent_layers
+        from stages.nn.model import recurrent_layers
 
         self.embedding = model.get_layer("embedding")
         self.output = model.layers[-1]

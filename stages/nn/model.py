@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from stages import length_aware
-from stages.length_aware import LeftAlign, SequenceLength
+from stages.nn import length_aware
+from stages.nn.length_aware import LeftAlign, SequenceLength
 
 CELLS: dict[str, type[layers.Layer]] = {
     "simple_rnn": layers.SimpleRNN,

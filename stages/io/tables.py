@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.atomic import atomic_path
 from stages.errors import PipelineError
+from stages.io.atomic import atomic_path
 
 LABELED_COLUMNS = ["split", "label", "rating", "id", "movie", "text"]
 UNLABELED_COLUMNS = ["id", "movie", "text"]

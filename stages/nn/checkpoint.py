@@ -23,7 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from stages.atomic import atomic_path, write_json
+from stages.io.atomic import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 

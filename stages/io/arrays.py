@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.atomic import atomic_path, write_json
 from stages.errors import PipelineError
+from stages.io.atomic import atomic_path, write_json
 
 FIELDS = ("x", "y", "length", "full_length", "row")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from stages import paths
-from stages.arrays import Encoding
 from stages.errors import PipelineError
+from stages.io.arrays import Encoding
 from stages.text import LABEL_NAMES, encode, pad, read_vocabulary, token_index, tokenize
 
 
@@ -27,8 +27,8 @@ class Predictor:
     """The trained model with the vocabulary and encoding it was trained on."""
 
     def __init__(self, model_path: Path = paths.MODEL, prepared: Path = paths.PREPARED):
-        from stages.model import vocabulary_size
-        from stages.saving import load
+        from stages.nn.model import vocabulary_size
+        from stages.nn.saving import load
 
         self.encoding = Encoding.load(prepared / paths.ENCODING.name)
         self.index = token_index(read_vocabulary(prepared / paths.VOCAB.name))
@@ -46,7 +46,7 @@ class Predictor:
 
     def predict(self, texts: list[str], threshold: float = 0.5) -> list[Prediction]:
         """Probabilities and labels for ``texts``; an empty or wordless text is a PipelineError."""
-        from stages.batching import predict_probabilities
+        from stages.nn.batching import predict_probabilities
 
         if not texts:
             raise PipelineError("no review given: pass text arguments, --file PATH, or pipe reviews on stdin")

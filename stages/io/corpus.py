@@ -10,8 +10,8 @@ import numpy as np
 from tqdm import tqdm
 
 from stages import paths
-from stages.arrays import load_split
-from stages.tables import read_table
+from stages.io.arrays import load_split
+from stages.io.tables import read_table
 from stages.text import tokenize
 
 log = logging.getLogger(__name__)

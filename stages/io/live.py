@@ -24,7 +24,7 @@ import io
 import logging
 from pathlib import Path
 
-from stages.checkpoint import HISTORY_KEYS
+from stages.nn.checkpoint import HISTORY_KEYS
 
 logging.getLogger("dvclive").setLevel(logging.WARNING)  # its "Logging to experiment ..." is noise in a stage
 

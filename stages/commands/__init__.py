@@ -1,0 +1,1 @@
+"""The commands beside the pipeline: predict, generate, compare, report and results."""

@@ -1,0 +1,1 @@
+"""Reading and writing: atomic writes, arrays, tables, the pretraining corpus, DVCLive, the console filter and the `dvc` runner."""

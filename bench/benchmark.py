@@ -69,7 +69,10 @@ def bench_prepare(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeats):
             started = time.perf_counter()
-            prepare.run(paths.REVIEWS_TABLE, Path(tmp) / "prepared", Path(tmp) / "stats.json", **settings)
+            prepare.run(
+                prepare.Prepare(**settings),
+                prepare.PreparePaths(prepared=Path(tmp) / "prepared", stats=Path(tmp) / "stats.json"),
+            )
             times.append(time.perf_counter() - started)
     print(
         f"prepare, all 50,000 reviews: best {min(times):.1f} s, median {np.median(times):.1f} s "
@@ -84,10 +87,11 @@ def prepared_arrays(max_len: int, padding: str, folder: Path, train_samples: int
 
     target = folder / f"{max_len}-{padding}"
     if not (target / "val.npz").exists():
-        prepare.run(
-            paths.REVIEWS_TABLE, target, target / "stats.json", vocab_size=VOCAB_SIZE, skip_top=0, max_len=max_len,
-            padding=padding, truncating="pre", val_fraction=0.2, val_grouping="random", seed=42, limit=0,
+        params = prepare.Prepare(
+            vocab_size=VOCAB_SIZE, skip_top=0, max_len=max_len, padding=padding, truncating="pre", val_fraction=0.2,
+            val_grouping="random", seed=42, limit=0,
         )  # fmt: skip
+        prepare.run(params, prepare.PreparePaths(prepared=target, stats=target / "stats.json"))
     train, val = load_split(target / "train.npz"), load_split(target / "val.npz")
     keep = np.random.default_rng(0).permutation(len(train.y))[:train_samples]
     return train, keep, val
@@ -355,6 +359,7 @@ def lm_tokens_per_s(text, vocab_size: int, params, compiled: bool, steps: int) -
 def bench_lm(args: argparse.Namespace) -> None:
     """Language-model training speed on the real text and its share of the machine's FLOP rate."""
     from stages import lm
+    from stages.nn import language_model
     from stages.text import read_vocabulary
 
     vocab_size = len(read_vocabulary(paths.VOCAB))
@@ -376,12 +381,12 @@ def bench_lm(args: argparse.Namespace) -> None:
     for params, compiled in runs:
         tokens_per_s = lm_tokens_per_s(corpus.train, vocab_size, params, compiled, args.lm_steps)
         speeds.append(tokens_per_s)
-        flops = lm.flops_per_token(params, vocab_size) * tokens_per_s / 1e9
+        flops = language_model.flops_per_token(params, vocab_size) * tokens_per_s / 1e9
         loss = "XLA-compiled sampled softmax" if compiled else "tf.nn.sampled_softmax_loss"
         print(
             f"lm: {params.cell}({params.units}) x {params.layers}, embedding {params.embedding_dim}, batch "
             f"{params.batch_size} x {params.window}, sampled {params.sampled} ({loss}): {tokens_per_s:,.0f} tokens/s "
-            f"(both directions), {lm.flops_per_token(params, vocab_size) / 1e6:.2f} MFLOP/token, {flops:.0f} GFLOPS = "
+            f"(both directions), {language_model.flops_per_token(params, vocab_size) / 1e6:.2f} MFLOP/token, {flops:.0f} GFLOPS = "
             f"{flops / rate:.0%} of the matrix-multiply rate; one epoch of {len(corpus.train):,} tokens "
             f"{len(corpus.train) / tokens_per_s / 60:.1f} min"
         )

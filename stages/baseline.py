@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from stages import paths
 from stages.io.arrays import load_split
 from stages.io.atomic import write_arrays, write_json, write_summary
 from stages.io.tables import read_table
+from stages.params import Baseline
 from stages.scores import binary_metrics
 from stages.text import tokenize
 
@@ -67,39 +69,40 @@ class NBLogisticRegression:
         return self.classifier.predict_proba(counts.multiply(self.ratio).tocsr())[:, 1]
 
 
-def run(
-    reviews: Path,
-    prepared: Path,
-    metrics_path: Path,
-    ngrams: int,
-    min_df: int,
-    alpha: float,
-    c: float,
-    predictions_path: Path = paths.BASELINE_PREDICTIONS,
-) -> dict:
+@dataclass(frozen=True)
+class BaselinePaths(paths.StagePaths):
+    """What the stage reads and writes."""
+
+    reviews: Path = paths.REVIEWS_TABLE
+    prepared: Path = paths.PREPARED
+    metrics: Path = paths.BASELINE_METRICS
+    predictions: Path = paths.BASELINE_PREDICTIONS  # val and test probabilities, for the blend
+
+
+def run(params: Baseline, files: BaselinePaths = BaselinePaths()) -> dict:
     """The whole stage: fit on train, score val and test, write the metrics and the probabilities; returns the metrics."""
-    train_texts, train_y = texts_and_labels(reviews, prepared, "train")
+    train_texts, train_y = texts_and_labels(files.reviews, files.prepared, "train")
     began = time.perf_counter()
-    model = NBLogisticRegression(ngrams, min_df, alpha, c).fit(train_texts, train_y)
+    model = NBLogisticRegression(params.ngrams, params.min_df, params.alpha, params.c).fit(train_texts, train_y)
     fit_s = time.perf_counter() - began
     scores, probabilities = {}, {}
     for split in ("val", "test"):
-        texts, y = texts_and_labels(reviews, prepared, split)
+        texts, y = texts_and_labels(files.reviews, files.prepared, split)
         probabilities[split] = model.predict_probability(texts).astype(np.float32)
         scores[split] = binary_metrics(y, probabilities[split], 0.5)
     metrics = {
         "baseline": {
-            "model": f"NB-weighted 1-{ngrams}-gram logistic regression",
+            "model": f"NB-weighted 1-{params.ngrams}-gram logistic regression",
             "features": len(model.vectorizer.vocabulary_),
             "train_time_s": round(fit_s, 1),
             "val": {key: scores["val"][key] for key in ("accuracy", "loss")},
             "test": scores["test"],
         }
     }
-    write_arrays(predictions_path, probabilities)
-    write_json(metrics_path, metrics)
+    write_arrays(files.predictions, probabilities)
+    write_json(files.metrics, metrics)
     write_summary(
-        metrics_path, "baseline", {"baseline": {split: scores[split]["accuracy"] for split in ("test", "val")}}
+        files.metrics, "baseline", {"baseline": {split: scores[split]["accuracy"] for split in ("test", "val")}}
     )
     log.info("baseline: %d features, val accuracy %.4f, test accuracy %.4f, %.0f s to fit",
              metrics["baseline"]["features"], scores["val"]["accuracy"], scores["test"]["accuracy"], fit_s)  # fmt: skip

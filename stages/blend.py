@@ -28,7 +28,7 @@ BlendParams = section_class("blend")  # steps
 
 
 @dataclass(frozen=True)
-class BlendPaths:
+class BlendPaths(paths.StagePaths):
     """What the stage reads and writes."""
 
     prepared: Path = paths.PREPARED

@@ -13,7 +13,7 @@ import typer
 
 from stages import paths
 from stages.errors import PipelineError
-from stages.params import borrowed, load_sections, params_table, stage_help, validate_file
+from stages.params import borrowed, load_sections, params_table, section_class, stage_help, validate_file
 
 app = typer.Typer(
     help="Train and compare recurrent networks on IMDB reviews; each command is one DVC stage.",
@@ -53,6 +53,11 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def sections(stage: str, params: Path) -> tuple:
+    """The params objects ``stage`` reads (its sections, in ``STAGE_SECTIONS`` order), checked, ready for ``run``."""
+    return tuple(section_class(name)(**values) for name, values in load_sections(stage, params).items())
+
+
 def _stage(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a stage command whose --help lists the params it reads."""
     return app.command(name=name, epilog=stage_help(name))
@@ -64,11 +69,7 @@ def download_command(params: ParamsOption = paths.PARAMS) -> None:
     """Fetch and verify the aclImdb archive; write its 50,000 labeled and 50,000 unlabeled reviews to two tables."""
     from stages import download
 
-    download.run(
-        **load_sections("download", params)["download"],
-        output=paths.REVIEWS_TABLE,
-        unlabeled_output=paths.UNLABELED_TABLE,
-    )
+    download.run(*sections("download", params))
 
 
 @_stage("prepare")
@@ -77,7 +78,7 @@ def prepare_command(params: ParamsOption = paths.PARAMS) -> None:
     """Tokenize, build the vocabulary from train, split off validation, pad to max_len."""
     from stages import prepare
 
-    prepare.run(paths.REVIEWS_TABLE, paths.PREPARED, paths.PREPARE_STATS, **load_sections("prepare", params)["prepare"])
+    prepare.run(*sections("prepare", params))
 
 
 @app.command("validate")
@@ -130,17 +131,7 @@ def lm_command(params: ParamsOption = paths.PARAMS) -> None:
     """Train forward and backward language models on the training and unlabeled text (never val or test)."""
     from stages import lm
 
-    lm.run(
-        paths.REVIEWS_TABLE,
-        paths.UNLABELED_TABLE,
-        paths.PREPARED,
-        paths.LM,
-        paths.LM_METRICS,
-        paths.LM_HISTORY,
-        paths.LM_GENERATIONS,
-        lm.LMParams(**load_sections("lm", params)["lm"]),
-        unlabeled_limit=borrowed("lm", params)["limit"],
-    )
+    lm.run(*sections("lm", params), unlabeled_limit=borrowed("lm", params)["limit"])
 
 
 @_stage("embeddings")
@@ -149,10 +140,7 @@ def embeddings_command(params: ParamsOption = paths.PARAMS) -> None:
     """Train word vectors (gensim) on the training and unlabeled text (never val or test), aligned to vocab.txt."""
     from stages import embeddings
 
-    embeddings.run(
-        embeddings.EmbeddingsParams(**load_sections("embeddings", params)["embeddings"]),
-        unlabeled_limit=borrowed("embeddings", params)["limit"],
-    )
+    embeddings.run(*sections("embeddings", params), unlabeled_limit=borrowed("embeddings", params)["limit"])
 
 
 @app.command("generate")
@@ -197,14 +185,7 @@ def train_command(params: ParamsOption = paths.PARAMS) -> None:
     """Train the configured recurrent cell variant; validate on the val split, never on test."""
     from stages import train
 
-    sections = load_sections("train", params)
-    train.run(
-        paths.PREPARED,
-        train.DEFAULT_OUTPUTS,
-        train.ModelParams(**sections["model"]),
-        train.TrainParams(**sections["train"]),
-        lm_dir=paths.LM,
-    )
+    train.run(*sections("train", params))
 
 
 @_stage("baseline")
@@ -213,9 +194,7 @@ def baseline_command(params: ParamsOption = paths.PARAMS) -> None:
     """Fit the reference model (NB-weighted n-gram logistic regression) on train; score it on val and test."""
     from stages import baseline
 
-    baseline.run(
-        paths.REVIEWS_TABLE, paths.PREPARED, paths.BASELINE_METRICS, **load_sections("baseline", params)["baseline"]
-    )
+    baseline.run(*sections("baseline", params))
 
 
 @_stage("evaluate")
@@ -224,10 +203,7 @@ def evaluate_command(params: ParamsOption = paths.PARAMS) -> None:
     """Score the trained model on the test split: metrics, curves, confusion counts, examples."""
     from stages import evaluate
 
-    out = evaluate.Outputs(
-        paths.METRICS, paths.ROC_CURVE, paths.PR_CURVE, paths.CONFUSION, paths.LENGTH_ACCURACY, paths.EXAMPLES
-    )
-    evaluate.run(paths.PREPARED, paths.MODEL, paths.REVIEWS_TABLE, out, **load_sections("evaluate", params)["evaluate"])
+    evaluate.run(*sections("evaluate", params))
 
 
 @_stage("blend")
@@ -236,7 +212,7 @@ def blend_command(params: ParamsOption = paths.PARAMS) -> None:
     """Mix the RNN's and the baseline's log-odds, the weight chosen on val; score test. Its own row, not an RNN."""
     from stages import blend
 
-    blend.run(blend.BlendParams(**load_sections("blend", params)["blend"]))
+    blend.run(*sections("blend", params))
 
 
 @_stage("plot")
@@ -245,7 +221,7 @@ def plot_command(params: ParamsOption = paths.PARAMS) -> None:
     """Draw PNG figures: training curves, confusion matrix, ROC, precision-recall, accuracy by length."""
     from stages import plot
 
-    plot.run(paths.PLOT_DATA, paths.FIGURES, **load_sections("plot", params)["plot"])
+    plot.run(*sections("plot", params))
 
 
 @app.command("predict")

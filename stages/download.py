@@ -28,8 +28,10 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from stages import paths
 from stages.errors import PipelineError
 from stages.io.tables import LABELED_COLUMNS, UNLABELED_COLUMNS, write_table
+from stages.params import Download
 from stages.text import LABEL_NAMES
 
 log = logging.getLogger(__name__)
@@ -317,32 +319,30 @@ def check_unlabeled(table: pd.DataFrame) -> None:
         )
 
 
-def run(
-    url: str,
-    sha256: str,
-    size: int,
-    mirror: str,
-    mirror_sha256: str,
-    retries: int,
-    timeout_s: float,
-    output: Path,
-    unlabeled_output: Path,
-) -> pd.DataFrame:
+@dataclass(frozen=True)
+class DownloadPaths(paths.StagePaths):
+    """What the stage writes."""
+
+    reviews: Path = paths.REVIEWS_TABLE
+    unlabeled: Path = paths.UNLABELED_TABLE
+
+
+def run(params: Download, files: DownloadPaths = DownloadPaths()) -> pd.DataFrame:
     """The whole stage: choose a source, fetch and verify it, read, check and write both tables."""
-    source = choose_source(url, sha256, size, mirror, mirror_sha256)
+    source = choose_source(params.url, params.sha256, params.size, params.mirror, params.mirror_sha256)
     log.info("source: %s", source.describe())
-    archive = fetch(source, retries, timeout_s)
+    archive = fetch(source, params.retries, params.timeout_s)
     log.info("verified %s (SHA-256 %s)", archive, source.sha256)
     table, unlabeled = read_archive(archive)
     check_counts(table)
     check_unlabeled(unlabeled)
-    write_table(table, output)
-    write_table(unlabeled, unlabeled_output)
+    write_table(table, files.reviews)
+    write_table(unlabeled, files.unlabeled)
     log.info(
         "wrote %s: %s; %s: %s unlabeled",
-        output,
+        files.reviews,
         ", ".join(f"{s} {n:,}" for s, n in table["split"].value_counts().sort_index().items()),
-        unlabeled_output,
+        files.unlabeled,
         f"{len(unlabeled):,}",
     )
     return table

@@ -51,7 +51,7 @@ NEIGHBOURS = 8
 
 
 @dataclass(frozen=True)
-class EmbeddingsPaths:
+class EmbeddingsPaths(paths.StagePaths):
     """What the stage reads and writes."""
 
     reviews: Path = paths.REVIEWS_TABLE

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from stages.errors import PipelineError
 from stages.io.arrays import Encoding, load_split
 from stages.io.atomic import write_arrays, write_json, write_summary, write_text
 from stages.io.tables import read_table
+from stages.params import Evaluate
 from stages.scores import binary_metrics
 from stages.text import LABEL_NAMES, read_vocabulary
 
@@ -112,32 +113,29 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
     write_text(path, frame.to_csv(index=False, lineterminator="\n"))
 
 
-class Outputs(NamedTuple):
-    """Where the stage writes: the metrics, four plot-data files, the examples table and the probabilities."""
+@dataclass(frozen=True)
+class EvaluatePaths(paths.StagePaths):
+    """What the stage reads (the prepared splits, the model, the review texts) and writes."""
 
-    metrics: Path
-    roc: Path
-    precision_recall: Path
-    confusion: Path
-    length_accuracy: Path
-    examples: Path
+    prepared: Path = paths.PREPARED
+    model: Path = paths.MODEL
+    reviews: Path = paths.REVIEWS_TABLE
+    metrics: Path = paths.METRICS
+    roc: Path = paths.ROC_CURVE
+    precision_recall: Path = paths.PR_CURVE
+    confusion: Path = paths.CONFUSION
+    length_accuracy: Path = paths.LENGTH_ACCURACY
+    examples: Path = paths.EXAMPLES
     predictions: Path = paths.RNN_PREDICTIONS  # val and test probabilities, for the blend
 
 
-def run(
-    prepared: Path,
-    model_path: Path,
-    table_path: Path,
-    out: Outputs,
-    threshold: float,
-    length_buckets: list[int],
-    examples: int,
-) -> dict:
+def run(params: Evaluate, files: EvaluatePaths = EvaluatePaths()) -> dict:
     """The whole stage; returns the metrics it writes."""
     from stages.nn.batching import predict_probabilities
     from stages.nn.model import vocabulary_size
     from stages.nn.saving import load
 
+    prepared, model_path, out, threshold = files.prepared, files.model, files, params.threshold
     encoding = Encoding.load(prepared / paths.ENCODING.name)
     vocab_size = len(read_vocabulary(prepared / paths.VOCAB.name))
     test = load_split(paths.split_arrays("test", prepared), encoding.max_len, vocab_size)
@@ -159,10 +157,11 @@ def run(
     write_csv(out.precision_recall, precision_recall_curve(test.y, probabilities))
     write_csv(out.confusion, confusion_counts(test.y, predicted))
     write_csv(
-        out.length_accuracy, accuracy_by_length(test.y, predicted, test.full_length, length_buckets, encoding.max_len)
+        out.length_accuracy,
+        accuracy_by_length(test.y, predicted, test.full_length, list(params.length_buckets), encoding.max_len),
     )
-    texts = read_table(table_path)["text"].to_numpy()[test.row].tolist()
-    write_text(out.examples, examples_markdown(texts, test.y, probabilities, threshold, examples))
+    texts = read_table(files.reviews)["text"].to_numpy()[test.row].tolist()
+    write_text(out.examples, examples_markdown(texts, test.y, probabilities, threshold, params.examples))
     write_arrays(
         out.predictions, {"val": val_probabilities.astype(np.float32), "test": probabilities.astype(np.float32)}
     )

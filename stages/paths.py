@@ -1,6 +1,8 @@
 """Every file the pipeline reads or writes, named once (relative to the project root)."""
 
+import dataclasses
 from pathlib import Path
+from typing import Self
 
 PARAMS = Path("params.yaml")
 README = Path("README.md")
@@ -67,3 +69,13 @@ EXAMPLES = REPORTS / "examples.md"
 FIGURES = REPORTS / "figures"
 COMPARE = REPORTS / "compare"
 REPORT = REPORTS / "report.md"
+
+
+@dataclasses.dataclass(frozen=True)
+class StagePaths:
+    """Base of each stage's paths type (``PreparePaths`` ...): the files one stage reads and writes, the pipeline's
+    by default."""
+
+    def under(self, folder: Path) -> Self:
+        """The same files below ``folder`` instead of the project root (a test's tiny project)."""
+        return dataclasses.replace(self, **{f.name: folder / getattr(self, f.name) for f in dataclasses.fields(self)})

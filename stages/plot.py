@@ -7,6 +7,7 @@ versions come from the plot data declared at the top of ``dvc.yaml``.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +20,7 @@ import pandas as pd  # noqa: E402
 from stages import paths  # noqa: E402
 from stages.errors import PipelineError  # noqa: E402
 from stages.io.atomic import atomic_path  # noqa: E402
+from stages.params import Plot  # noqa: E402
 from stages.text import LABEL_NAMES  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -132,8 +134,17 @@ def save(fig: plt.Figure, target: Path, dpi: int) -> None:
     plt.close(fig)
 
 
-def run(plot_data: Path, figures: Path, dpi: int) -> list[Path]:
-    """The whole stage: read the plot data in ``plot_data``, write one PNG per figure to ``figures``; returns them."""
+@dataclass(frozen=True)
+class PlotPaths(paths.StagePaths):
+    """What the stage reads and writes."""
+
+    plot_data: Path = paths.PLOT_DATA  # the curves, counts and histories the other stages wrote
+    figures: Path = paths.FIGURES
+
+
+def run(params: Plot, files: PlotPaths = PlotPaths()) -> list[Path]:
+    """The whole stage: read the plot data, write one PNG per figure; returns them."""
+    plot_data, figures = files.plot_data, files.figures
     history = read_data(plot_data / paths.HISTORY.name, sep="\t")
     roc = read_data(plot_data / paths.ROC_CURVE.name)
     pr = read_data(plot_data / paths.PR_CURVE.name)
@@ -149,7 +160,7 @@ def run(plot_data: Path, figures: Path, dpi: int) -> list[Path]:
     written = []
     for name in FIGURES:
         target = figures / f"{name}.png"
-        save(made[name], target, dpi)
+        save(made[name], target, params.dpi)
         written.append(target)
     log.info("wrote %d figures to %s", len(written), figures)
     return written

@@ -10,6 +10,7 @@ table, to find the text again). Also the vocabulary (one token a line), ``encodi
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from stages.errors import PipelineError
 from stages.io.arrays import Encoding, Split, save_split
 from stages.io.atomic import write_json, write_text
 from stages.io.tables import read_table
+from stages.params import Prepare
 from stages.text import OOV_ID, build_vocabulary, encode, pad, token_index, tokenize
 
 log = logging.getLogger(__name__)
@@ -121,43 +123,44 @@ def split_stats(
     return entry
 
 
-def run(
-    table_path: Path,
-    out_dir: Path,
-    stats_path: Path,
-    vocab_size: int,
-    skip_top: int,
-    max_len: int,
-    padding: str,
-    truncating: str,
-    val_fraction: float,
-    val_grouping: str,
-    seed: int,
-    limit: int,
-) -> dict:
+@dataclass(frozen=True)
+class PreparePaths(paths.StagePaths):
+    """What the stage reads and writes."""
+
+    reviews: Path = paths.REVIEWS_TABLE
+    prepared: Path = paths.PREPARED  # the split arrays, vocab.txt and encoding.json
+    stats: Path = paths.PREPARE_STATS
+
+
+def run(params: Prepare, files: PreparePaths = PreparePaths()) -> dict:
     """The whole stage: sample, split, tokenize, build the vocabulary, encode each split; returns the stats."""
-    columns = ("split", "label", "text", "movie") if val_grouping == "movie" else ("split", "label", "text")
-    table = sample_balanced(read_table(table_path, columns), limit, seed)
+    columns = ("split", "label", "text", "movie") if params.val_grouping == "movie" else ("split", "label", "text")
+    table = sample_balanced(read_table(files.reviews, columns), params.limit, params.seed)
     source_rows = table.index.to_numpy()  # each review's row in the reviews table (``limit`` samples some)
     table = table.reset_index(drop=True)
-    rows = split_rows(table, val_fraction, seed, val_grouping)
+    rows = split_rows(table, params.val_fraction, params.seed, params.val_grouping)
     tokens = [tokenize(text) for text in tqdm(table["text"], desc="tokenize", unit=" reviews", disable=None)]
-    vocabulary = build_vocabulary((tokens[i] for i in rows["train"]), vocab_size, skip_top)
+    vocabulary = build_vocabulary((tokens[i] for i in rows["train"]), params.vocab_size, params.skip_top)
     index = token_index(vocabulary)
     labels = table["label"].to_numpy()
-    stats: dict = {"vocab": {"size": len(vocabulary), "requested_size": vocab_size, "skip_top": skip_top}, "splits": {}}
+    stats: dict = {
+        "vocab": {"size": len(vocabulary), "requested_size": params.vocab_size, "skip_top": params.skip_top},
+        "splits": {},
+    }
     for split, chosen in rows.items():
         split_tokens = [tokens[i] for i in chosen]
-        encoded = [encode(review, index, max_len, truncating) for review in split_tokens]
+        encoded = [encode(review, index, params.max_len, params.truncating) for review in split_tokens]
         lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
         full_lengths = np.array([len(review) for review in split_tokens], dtype=np.int64)
-        arrays = Split(pad(encoded, max_len, padding), labels[chosen], lengths, full_lengths, source_rows[chosen])
-        save_split(paths.split_arrays(split, out_dir), arrays)
+        arrays = Split(
+            pad(encoded, params.max_len, params.padding), labels[chosen], lengths, full_lengths, source_rows[chosen]
+        )
+        save_split(paths.split_arrays(split, files.prepared), arrays)
         stats["splits"][split] = split_stats(split_tokens, encoded, arrays, index, split == "train")
         entry = stats["splits"][split]
         log.info("%s: %d reviews, OOV rate %.3f, %.1f%% truncated", split, entry["reviews"], entry["oov_rate"],
                  100 * entry["length"].get("truncated_share", 0))  # fmt: skip
-    write_text(out_dir / paths.VOCAB.name, "\n".join(vocabulary) + "\n")
-    Encoding(max_len, padding, truncating).save(out_dir / paths.ENCODING.name)
-    write_json(stats_path, stats)
+    write_text(files.prepared / paths.VOCAB.name, "\n".join(vocabulary) + "\n")
+    Encoding(params.max_len, params.padding, params.truncating).save(files.prepared / paths.ENCODING.name)
+    write_json(files.stats, stats)
     return stats

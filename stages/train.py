@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import logging
 import sys
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -36,27 +38,24 @@ ModelParams = section_class("model")  # cell, bidirectional, layers, units, ... 
 TrainParams = section_class("train")  # epochs, batch_size, optimizer, learning_rate, ...
 
 
-class Outputs(NamedTuple):
-    """The files the stage writes."""
+@dataclass(frozen=True)
+class TrainPaths(paths.StagePaths):
+    """What the stage reads (the prepared splits, pretrained weights, unlabeled reviews) and writes."""
 
-    model: Path
-    history: Path
-    metrics: Path
-    summary: Path
-    live: Path  # DVCLive's folder, updated after every epoch
-
-
-DEFAULT_OUTPUTS = Outputs(paths.MODEL, paths.HISTORY, paths.TRAIN_METRICS, paths.MODEL_SUMMARY, paths.LIVE)
-
-
-class Pretrained(NamedTuple):
-    """Where ``model.init`` finds pretrained weights."""
-
-    lm_dir: Path = paths.LM
-    vectors: Path = paths.WORD_VECTORS
+    prepared: Path = paths.PREPARED
+    lm_dir: Path = paths.LM  # model.init: lm, lm_embedding
+    vectors: Path = paths.WORD_VECTORS  # model.init: word_vectors
     unlabeled: Path = paths.UNLABELED_ARRAYS  # what train.adversarial: vat reads
+    model: Path = paths.MODEL
+    history: Path = paths.HISTORY
+    metrics: Path = paths.TRAIN_METRICS
+    summary: Path = paths.MODEL_SUMMARY
+    live: Path = paths.LIVE  # DVCLive's folder, updated after every epoch
+    state: Path = paths.TRAIN_STATE  # resumable state, outside DVC's outputs
 
-    def files(self, init: str) -> tuple[Path, ...]:
+    OUTPUTS = ("model", "history", "metrics", "summary", "live")
+
+    def pretrained(self, init: str) -> tuple[Path, ...]:
         """The files ``init`` starts from (a resumed run must see the same bytes)."""
         if init == "word_vectors":
             return (self.vectors,)
@@ -114,16 +113,7 @@ def history_tsv(history: dict[str, list[float]]) -> str:
     return out.getvalue()
 
 
-def run(
-    prepared: Path,
-    outputs: Outputs,
-    model: ModelParams,
-    train: TrainParams,
-    state_dir: Path = paths.TRAIN_STATE,
-    lm_dir: Path = paths.LM,
-    vectors: Path = paths.WORD_VECTORS,
-    unlabeled: Path = paths.UNLABELED_ARRAYS,
-) -> dict:
+def run(model: ModelParams, train: TrainParams, files: TrainPaths = TrainPaths()) -> dict:
     """The whole stage: load data, fit each member (resuming an interrupted run), combine, write; returns the metrics.
 
     With ``train.ensemble`` N > 1 it trains N members one after another, member i with
@@ -132,14 +122,15 @@ def run(
     """
     from stages.io.live import log_history, open_live
 
-    data = load_data(prepared)
+    data = load_data(files.prepared)
     strategy = distribute.make_strategy(train.distribute)
-    with distribute.worker_paths(strategy, tuple(outputs), state_dir) as (written, state_dir):
-        written = Outputs(*written)
+    outputs = tuple(getattr(files, name) for name in files.OUTPUTS)
+    with distribute.worker_paths(strategy, outputs, files.state) as (written, state_dir):
+        written = dataclasses.replace(files, state=state_dir, **dict(zip(files.OUTPUTS, written)))
         folders = [state_dir] if train.ensemble == 1 else [state_dir / f"member-{i + 1}" for i in range(train.ensemble)]
         live = open_live(written.live, resume=any(state_dir.rglob(checkpoint.STATE_FILE)))
         fitted = [
-            fit_member(data, model, train, strategy, member, folder, Pretrained(lm_dir, vectors, unlabeled), live)
+            fit_member(data, model, train, strategy, member, folder, written, live)
             for member, folder in enumerate(folders)
         ]
         net, history, summary = combine(fitted, data.val, data.encoding, strategy)
@@ -172,7 +163,7 @@ def fit_member(
     strategy,
     member: int,
     state_dir: Path,
-    pretrained: Pretrained,
+    files: TrainPaths,
     live,
 ):
     """Build and fit one model with seed ``train.seed + member``, resuming from ``state_dir``, logging to ``live``.
@@ -185,7 +176,7 @@ def fit_member(
     jit = use_xla(train.jit_compile)
     seed_everything(seed, deterministic_ops=not jit)
     with precision_policy(train.precision):
-        return _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed, jit)
+        return _fit(data, model, train, strategy, member, state_dir, files, live, seed, jit)
 
 
 @contextlib.contextmanager
@@ -200,13 +191,13 @@ def precision_policy(name: str):
         keras.mixed_precision.set_global_policy("float32")
 
 
-def _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed, jit):
+def _fit(data, model, train, strategy, member, state_dir, files, live, seed, jit):
     """``fit_member`` under the chosen precision: build, resume, fit, restore the best weights."""
     from stages.io.live import forget_after, log_epoch
     from stages.nn.adversarial import needs_unlabeled
     from stages.nn.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches, with_unlabeled
 
-    net = compile_member(data, model, train, strategy, member, pretrained, jit)
+    net = compile_member(data, model, train, strategy, member, files, jit)
     jit = bool(net.jit_compile)  # Keras turns XLA off where it cannot apply it
     step = XLA_WIDTH_STEP if jit else WIDTH_STEP
     padding, train_split, val = data.encoding.padding, data.train, data.val
@@ -215,11 +206,11 @@ def _fit(data, model, train, strategy, member, state_dir, pretrained, live, seed
         seed, step,
     )  # fmt: skip
     val_batches = ReviewBatches(val.x, val.y, val.length, 256, padding, True, None, step)
-    arrays = data.arrays + pretrained.files(model.init)  # a resumed run must start from the same weights
+    arrays = data.arrays + files.pretrained(model.init)  # a resumed run must start from the same weights
     unlabeled = None
     if needs_unlabeled(train.adversarial):
-        unlabeled = unlabeled_batches(train_split, pretrained.unlabeled, train, data, seed, step, len(batches))
-        arrays += (pretrained.unlabeled,)
+        unlabeled = unlabeled_batches(train_split, files.unlabeled, train, data, seed, step, len(batches))
+        arrays += (files.unlabeled,)
     print_ = checkpoint.fingerprint(
         model.model_dump(),
         {k: v for k, v in train.model_dump().items() if k not in ("epochs", "ensemble")} | {"seed": seed},
@@ -307,7 +298,7 @@ def member_prefix(member: int, ensemble: int) -> str:
 
 
 def compile_member(
-    data: TrainingData, model: ModelParams, train: TrainParams, strategy, member: int, pretrained: Pretrained, jit: bool
+    data: TrainingData, model: ModelParams, train: TrainParams, strategy, member: int, files: TrainPaths, jit: bool
 ):
     """The textbook classifier of ``stages/nn/model.py`` with its starting weights, compiled with the optimizer.
 
@@ -326,7 +317,7 @@ def compile_member(
             pooling=model.pooling, dense_units=model.dense_units, dense_dropout=model.dense_dropout,
             seed=train.seed + member, prefix=prefix, embedding_trainable=model.embedding_trainable,
         )  # fmt: skip
-        transfer(net, model.init, pretrained.lm_dir, prefix, pretrained.vectors)
+        transfer(net, model.init, files.lm_dir, prefix, files.vectors)
         decay_steps = train.epochs * steps_per_epoch if train.lr_schedule == "cosine" else 0
         net.compile(
             optimizer=make_optimizer(
@@ -395,7 +386,7 @@ def training_metrics(summary: dict, fitted: list, net, train_reviews: int, strat
     }
 
 
-def write_outputs(outputs: Outputs, net, first_member, history: dict, metrics: dict) -> None:
+def write_outputs(outputs: TrainPaths, net, first_member, history: dict, metrics: dict) -> None:
     """Write the model, history, layer summary and metrics, each atomically."""
     from stages.nn.model import layer_table
     from stages.nn.saving import save as save_model

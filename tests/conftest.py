@@ -52,10 +52,11 @@ def lm_data(tmp_path_factory) -> Path:
     table.loc[train_rows[0], "text"] = table.loc[table.index[is_test][5], "text"]
     table.to_parquet(folder / "reviews.parquet", index=False)
     prepared = folder / "prepared"
-    prepare.run(
-        folder / "reviews.parquet", prepared, folder / "stats.json", vocab_size=60, skip_top=0, max_len=30,
-        padding="post", truncating="pre", val_fraction=0.25, val_grouping="random", seed=3, limit=0,
+    params = prepare.Prepare(
+        vocab_size=60, skip_top=0, max_len=30, padding="post", truncating="pre", val_fraction=0.25,
+        val_grouping="random", seed=3, limit=0,
     )  # fmt: skip
+    prepare.run(params, prepare.PreparePaths(folder / "reviews.parquet", prepared, folder / "stats.json"))
     val_row = int(np.load(prepared / "val.npz")["row"][0])
     texts = [table["text"].iloc[int(i)] for i in np.load(prepared / "train.npz")["row"][1:31]]
     texts += [table.loc[table.index[is_test][0], "text"], table.loc[table.index[is_test][1], "text"]]
@@ -71,7 +72,7 @@ def trained_lm(lm_data, tmp_path_factory) -> Path:
     from stages import lm
 
     out = tmp_path_factory.mktemp("lm")
-    lm.run(lm_data / "reviews.parquet", lm_data / "unlabeled.parquet", lm_data / "prepared", out / "lm",
-           out / "lm_metrics.json", out / "lm_history.tsv", out / "generations.md", lm_params(),
-           state_dir=out / "state")  # fmt: skip
+    files = lm.LMPaths(lm_data / "reviews.parquet", lm_data / "unlabeled.parquet", lm_data / "prepared", out / "lm",
+                       out / "lm_metrics.json", out / "lm_history.tsv", out / "generations.md", out / "state")  # fmt: skip
+    lm.run(lm_params(), files)
     return out

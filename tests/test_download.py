@@ -193,10 +193,11 @@ def test_cached_download_is_reused(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_real_mirror_gives_25k_train_25k_test_and_50k_unlabeled(mirror, tmp_path):
-    table = download.run(
-        "https://unused.invalid/x", "0" * 64, 0, str(mirror), MIRROR_SHA256, 0, 1.0, tmp_path / "t.parquet",
-        tmp_path / "u.parquet",
+    params = download.Download(
+        url="https://unused.invalid/x", sha256="0" * 64, size=0, mirror=str(mirror), mirror_sha256=MIRROR_SHA256,
+        retries=0, timeout_s=1.0,
     )  # fmt: skip
+    table = download.run(params, download.DownloadPaths(tmp_path / "t.parquet", tmp_path / "u.parquet"))
     assert table.groupby(["split", "label"]).size().tolist() == [12_500] * 4
     unlabeled = pd.read_parquet(tmp_path / "u.parquet")
     assert unlabeled["id"].tolist() == list(range(50_000)) and (unlabeled["movie"] != "").all()

@@ -109,7 +109,7 @@ def rerun_generate(model, vocabulary, prompt, words, temperature, top_k, seed):
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
 def test_the_step_model_gives_the_text_of_rerunning_the_whole_model(model_and_vocabulary, cell):
-    from stages.lm import build_language_models
+    from stages.nn.language_model import build_language_models
 
     trained, vocabulary = model_and_vocabulary
     models = [trained, build_language_models(len(vocabulary), cell, 6, 2, 5)[0]]  # and two untrained layers

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from stages import lm, paths
 from stages.errors import PipelineError
+from stages.nn import language_model
 from stages.nn.saving import load
 from stages.text import read_vocabulary, token_index, tokenize
 from tests.tiny import lm_params
@@ -22,7 +23,7 @@ def test_full_softmax_loss_is_the_cross_entropy_over_every_word_but_padding():
     logits = features @ kernel + bias
     logits[:, 0] = -np.inf
     expected = np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(6), targets])
-    loss = lm.next_word_loss(features, targets, kernel, bias, sampled=0, seed=[0, 0])
+    loss = language_model.next_word_loss(features, targets, kernel, bias, sampled=0, seed=[0, 0])
     assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
@@ -37,7 +38,7 @@ def sampled_case(targets_from):
     kernel = tf.Variable(rng.normal(size=(case["units"], case["vocab"])).astype("float32"))
     bias = tf.Variable(rng.normal(size=case["vocab"]).astype("float32"))
     seed = tf.constant(case["seed"], tf.int64)
-    candidates = lm.log_uniform_candidates(case["sampled"], case["vocab"], seed).numpy()
+    candidates = language_model.log_uniform_candidates(case["sampled"], case["vocab"], seed).numpy()
     targets = tf.constant(rng.choice(targets_from(candidates), size=64))
     return features, kernel, bias, targets, seed, candidates
 
@@ -58,7 +59,7 @@ def test_sampled_loss_and_its_gradients_equal_tensorflows_sampled_softmax_loss()
     for compiled in (False, True):
         with tf.GradientTape() as tape:
             tape.watch(features)
-            value = lm.next_word_loss(features, targets, kernel, bias, sampled, seed, compiled)
+            value = language_model.next_word_loss(features, targets, kernel, bias, sampled, seed, compiled)
         results.append([value, *(tf.convert_to_tensor(g) for g in tape.gradient(value, [features, kernel, bias]))])
     for expected, actual in zip(*results):
         np.testing.assert_allclose(actual.numpy(), expected.numpy(), rtol=1e-4, atol=1e-6)
@@ -69,23 +70,25 @@ def test_sampled_loss_leaves_every_copy_of_the_true_word_out_of_the_candidates()
     vocab, sampled = SAMPLED_CASE["vocab"], SAMPLED_CASE["sampled"]
     features, kernel, bias, targets, seed, candidates = sampled_case(lambda c: np.unique(c[np.bincount(c)[c] > 1]))
     assert len(np.unique(candidates)) < len(candidates)  # the case has duplicates, and every target is one
-    logq = lambda ids: np.log(sampled * lm.log_uniform_probability(tf.constant(ids), vocab).numpy())  # noqa: E731
+    logq = lambda ids: np.log(sampled * language_model.log_uniform_probability(tf.constant(ids), vocab).numpy())  # noqa: E731
     f, w, b, t = features.numpy(), kernel.numpy(), bias.numpy(), targets.numpy()
     true = (f * w[:, t].T).sum(axis=1) + b[t] - logq(t)
     others = f @ w[:, candidates] + b[candidates] - logq(candidates)
     others[t[:, None] == candidates[None, :]] = -np.inf
     logits = np.concatenate([true[:, None], others], axis=1)
     expected = np.log(np.exp(logits).sum(axis=1)) - true
-    actual = lm.next_word_loss(features, targets, kernel, bias, sampled, seed)
+    actual = language_model.next_word_loss(features, targets, kernel, bias, sampled, seed)
     assert float(actual) == pytest.approx(expected.mean(), rel=1e-5)
 
 
 def test_log_uniform_sampler_draws_words_with_the_probabilities_it_reports():
     vocab = 50
-    ids = lm.log_uniform_candidates(200_000, vocab, seed=[3, 4]).numpy()
+    ids = language_model.log_uniform_candidates(200_000, vocab, seed=[3, 4]).numpy()
     assert ids.min() >= 1 and ids.max() <= vocab - 1  # padding is never drawn
-    np.testing.assert_array_equal(ids[:100], lm.log_uniform_candidates(200_000, vocab, seed=[3, 4]).numpy()[:100])
-    expected = lm.log_uniform_probability(tf.range(vocab, dtype=tf.int64), vocab).numpy()
+    np.testing.assert_array_equal(
+        ids[:100], language_model.log_uniform_candidates(200_000, vocab, seed=[3, 4]).numpy()[:100]
+    )
+    expected = language_model.log_uniform_probability(tf.range(vocab, dtype=tf.int64), vocab).numpy()
     assert expected[0] == 0 and expected.sum() == pytest.approx(1.0, abs=1e-5)
     observed = np.bincount(ids, minlength=vocab) / len(ids)
     np.testing.assert_allclose(observed[1:], expected[1:], atol=0.004)  # the logQ correction uses these
@@ -148,8 +151,9 @@ def test_stage_writes_models_metrics_curve_and_generations(trained_lm):
 
 
 def run_lm(lm_data, out, **overrides):
-    return lm.run(lm_data / "reviews.parquet", lm_data / "unlabeled.parquet", lm_data / "prepared", out / "lm",
-                  out / "m.json", out / "h.tsv", out / "g.md", lm_params(**overrides), state_dir=out / "state")  # fmt: skip
+    files = lm.LMPaths(lm_data / "reviews.parquet", lm_data / "unlabeled.parquet", lm_data / "prepared", out / "lm",
+                       out / "m.json", out / "h.tsv", out / "g.md", out / "state")  # fmt: skip
+    return lm.run(lm_params(**overrides), files)
 
 
 def test_interrupted_training_resumes_to_the_same_models(lm_data, tmp_path, monkeypatch):
@@ -174,7 +178,7 @@ def test_interrupted_training_resumes_to_the_same_models(lm_data, tmp_path, monk
         k: v for k, v in whole["lm"].items() if k not in drop
     }
     assert (tmp_path / "resumed" / "h.tsv").read_text() == (tmp_path / "whole" / "h.tsv").read_text()
-    for direction in lm.DIRECTIONS:
+    for direction in language_model.DIRECTIONS:
         a = load(paths.language_model(direction, tmp_path / "whole" / "lm")).get_weights()
         b = load(paths.language_model(direction, tmp_path / "resumed" / "lm")).get_weights()
         for x, y in zip(a, b):
@@ -198,9 +202,9 @@ def test_text_shorter_than_one_batch_is_a_clear_error(lm_data, tmp_path):
 def test_flops_per_token_counts_both_directions_and_the_softmax_classes():
     params = lm_params(cell="lstm", units=256, embedding_dim=128, sampled=512, layers=1)
     recurrent = 2 * 4 * 256 * (128 + 256)
-    assert lm.flops_per_token(params, 20_000) == 2 * 3 * (recurrent + 2 * 256 * 513)
+    assert language_model.flops_per_token(params, 20_000) == 2 * 3 * (recurrent + 2 * 256 * 513)
     full = lm_params(cell="lstm", units=256, embedding_dim=128, sampled=0, layers=1)
-    assert lm.flops_per_token(full, 20_000) == 2 * 3 * (recurrent + 2 * 256 * 20_000)
+    assert language_model.flops_per_token(full, 20_000) == 2 * 3 * (recurrent + 2 * 256 * 20_000)
 
 
 def test_a_quick_runs_limit_shrinks_the_unlabeled_text(lm_data):

@@ -126,7 +126,7 @@ def build_prepare(values: dict, tmp_path: Path) -> None:
 
     table = tmp_path / "reviews.parquet"
     review_table(per_label=20).to_parquet(table, index=False)
-    prepare.run(table, tmp_path / "prepared", tmp_path / "stats.json", **values)
+    prepare.run(prepare.Prepare(**values), prepare.PreparePaths(table, tmp_path / "prepared", tmp_path / "stats.json"))
 
 
 def build_lm(values: dict, tmp_path: Path) -> None:

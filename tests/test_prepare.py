@@ -7,6 +7,7 @@ import pytest
 
 from stages import paths, prepare
 from stages.errors import PipelineError
+from stages.prepare import PreparePaths
 from stages.text import OOV_ID, read_vocabulary, tokenize
 from tests.synthetic import review_table
 
@@ -21,7 +22,9 @@ def run_prepare(tmp_path, table=None, **overrides):
         val_grouping="random", seed=1, limit=0,
     )  # fmt: skip
     settings.update(overrides)
-    stats = prepare.run(table_path, tmp_path / "prepared", tmp_path / "stats.json", **settings)
+    stats = prepare.run(
+        prepare.Prepare(**settings), PreparePaths(table_path, tmp_path / "prepared", tmp_path / "stats.json")
+    )
     arrays = {}
     for split in paths.SPLITS:
         with np.load(paths.split_arrays(split, tmp_path / "prepared"), allow_pickle=False) as data:
@@ -30,7 +33,11 @@ def run_prepare(tmp_path, table=None, **overrides):
 
 
 def run_prepare_at(table_path, folder):
-    return prepare.run(table_path, folder, folder / "s.json", 30, 0, 8, "post", "pre", 0.2, "random", 1, 0)
+    params = prepare.Prepare(
+        vocab_size=30, skip_top=0, max_len=8, padding="post", truncating="pre", val_fraction=0.2,
+        val_grouping="random", seed=1, limit=0,
+    )  # fmt: skip
+    return prepare.run(params, PreparePaths(table_path, folder, folder / "s.json"))
 
 
 def test_outputs_shapes_dtypes_and_split_sizes(tmp_path):

@@ -42,10 +42,11 @@ def make_prepared(folder: Path, per_label: int = 20, max_len: int = 20, padding:
     table_path = folder / "reviews.parquet"
     review_table(per_label).to_parquet(table_path, index=False)
     prepared = folder / "prepared"
-    prepare.run(
-        table_path, prepared, folder / "prepare_stats.json", vocab_size=100, skip_top=0, max_len=max_len,
-        padding=padding, truncating="pre", val_fraction=0.25, val_grouping="random", seed=3, limit=0,
+    params = prepare.Prepare(
+        vocab_size=100, skip_top=0, max_len=max_len, padding=padding, truncating="pre", val_fraction=0.25,
+        val_grouping="random", seed=3, limit=0,
     )  # fmt: skip
+    prepare.run(params, prepare.PreparePaths(table_path, prepared, folder / "prepare_stats.json"))
     return prepared
 
 
@@ -60,17 +61,20 @@ def train_tiny(folder: Path, prepared: Path, model: dict | None = None, state_di
     from stages import paths, train
 
     folder.mkdir(parents=True, exist_ok=True)
-    names = ("model.keras", "history.tsv", "metrics.json", "summary.txt", "live")
-    outputs = train.Outputs(*(folder / name for name in names))
-    return train.run(
-        prepared,
-        outputs,
-        train.ModelParams(**(TINY_MODEL | (model or {}))),
-        train.TrainParams(**(TINY_TRAIN | train_overrides)),
-        state_dir=state_dir or folder / "state",
+    files = train.TrainPaths(
+        prepared=prepared,
         lm_dir=lm_dir or paths.LM,
         vectors=vectors or paths.WORD_VECTORS,
         unlabeled=unlabeled or paths.UNLABELED_ARRAYS,
+        model=folder / "model.keras",
+        history=folder / "history.tsv",
+        metrics=folder / "metrics.json",
+        summary=folder / "summary.txt",
+        live=folder / "live",
+        state=state_dir or folder / "state",
+    )
+    return train.run(
+        train.ModelParams(**(TINY_MODEL | (model or {}))), train.TrainParams(**(TINY_TRAIN | train_overrides)), files
     )
 
 

@@ -159,12 +159,15 @@ class PipelineRun:
 
         from stages.nn.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches
         from stages.nn.model import build_model
+        from stages.params import Model
         from stages.train import use_xla
 
         keras.utils.set_random_seed(seed)
         if jit is None:  # what `train.jit_compile: auto` picks
             jit = use_xla("auto")
-        self.model = build_model(VOCAB_SIZE, cell, UNITS, EMBEDDING_DIM, bidirectional=bidirectional)
+        shape = Model(cell=cell, units=UNITS, embedding_dim=EMBEDDING_DIM, bidirectional=bidirectional, layers=1,
+                      embedding_dropout=0.0, dropout=0.0, pooling="last", init="random")  # fmt: skip
+        self.model = build_model(VOCAB_SIZE, shape)
         self.model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"], jit_compile=jit)
         step = XLA_WIDTH_STEP if jit else WIDTH_STEP
         self.batches = ReviewBatches(
@@ -402,6 +405,7 @@ from stages.nn import adversarial
 from stages.io.arrays import load_split
 from stages.nn.batching import ReviewBatches, chop, with_unlabeled
 from stages.nn.model import build_model
+from stages.params import Model
 from stages.text import read_vocabulary
 from stages.train import make_optimizer, precision_policy
 config, samples, epochs = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -413,9 +417,9 @@ if config["chop"]:
 with precision_policy(config["precision"]):
     keras.utils.set_random_seed(1)
     vocab_size = max(config["vocab"], len(read_vocabulary(paths.VOCAB)))  # a larger table: Adam updates every row
-    net = build_model(vocab_size, "gru", config["units"], config["dim"], bidirectional=True,
-                      dropout=0.3, embedding_dropout=0.3, pooling="max", seed=1,
-                      embedding_trainable=config["trainable"])
+    shape = Model(cell="gru", units=config["units"], embedding_dim=config["dim"], bidirectional=True, dropout=0.3,
+                  embedding_dropout=0.3, pooling="max", embedding_trainable=config["trainable"], init="random")
+    net = build_model(vocab_size, shape, seed=1)
     net.compile(optimizer=make_optimizer("adam", 0.002, 1.0), loss="binary_crossentropy", metrics=["accuracy"])
     if config["adversarial"] != "none":
         adversarial.enable(net, 0.02, 1.0, mode=config["adversarial"])

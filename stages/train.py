@@ -311,12 +311,7 @@ def compile_member(
     prefix = member_prefix(member, train.ensemble)
     steps_per_epoch = -(-len(training_rows(data.train, train.chop, data.encoding)[1]) // train.batch_size)
     with strategy.scope():
-        net = build_model(
-            data.vocab_size, model.cell, model.units, model.embedding_dim, layers_count=model.layers,
-            bidirectional=model.bidirectional, dropout=model.dropout, embedding_dropout=model.embedding_dropout,
-            pooling=model.pooling, dense_units=model.dense_units, dense_dropout=model.dense_dropout,
-            seed=train.seed + member, prefix=prefix, embedding_trainable=model.embedding_trainable,
-        )  # fmt: skip
+        net = build_model(data.vocab_size, model, seed=train.seed + member, prefix=prefix)
         transfer(net, model.init, files.lm_dir, prefix, files.vectors)
         decay_steps = train.epochs * steps_per_epoch if train.lr_schedule == "cosine" else 0
         net.compile(

@@ -13,7 +13,7 @@ from stages.nn.model import build_model
 from stages.nn.saving import load
 from stages.params import problems_in
 from tests.project import default_params
-from tests.tiny import make_prepared, train_tiny
+from tests.tiny import make_prepared, model_params, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_perturbation_has_the_requested_norm_and_spares_padding():
 
 def test_adversarial_loss_equals_a_hand_computed_one():
     """The gradient by another route (the embedding matrix: every token occurs once) and the loss by numpy."""
-    net = build_model(30, "gru", 4, 6, bidirectional=True, pooling="max", seed=3)
+    net = build_model(30, model_params("gru", 4, 6, bidirectional=True, pooling="max"), seed=3)
     x = np.array([[3, 4, 5, 6, 0, 0], [7, 8, 9, 10, 11, 12], [13, 14, 0, 0, 0, 0]], dtype=np.int32)
     y = np.array([1.0, 0.0, 1.0], dtype=np.float32)
     net.compile(optimizer="sgd", loss="binary_crossentropy")
@@ -85,7 +85,7 @@ def kl(p, q):
 
 
 def test_vat_loss_equals_a_hand_computed_one_and_its_perturbation_has_the_requested_norm():
-    net = build_model(30, "gru", 4, 6, bidirectional=True, pooling="max", seed=3)
+    net = build_model(30, model_params("gru", 4, 6, bidirectional=True, pooling="max"), seed=3)
     u = np.array([[3, 4, 5, 6, 0, 0], [7, 8, 9, 10, 11, 12], [13, 14, 0, 0, 0, 0]], dtype=np.int32)
     front, head = adversarial.split(net)
     seed = tf.constant([5, 0], tf.int64)

@@ -12,7 +12,7 @@ from stages.nn.model import build_model
 from stages.params import problems_in
 from stages.text import OOV_TOKEN, read_vocabulary, tokenize
 from tests.project import default_params
-from tests.tiny import defaults, train_tiny
+from tests.tiny import defaults, model_params, train_tiny
 
 TINY = defaults("embeddings") | {"dim": 8, "epochs": 3, "window": 2}
 
@@ -114,15 +114,15 @@ def test_nearest_neighbours_by_cosine():
 def test_word_vectors_init_copies_them_rescaled_unless_frozen(vectors, lm_data):
     files, _ = vectors[0][0]
     array = np.load(files.vectors)
-    net = build_model(len(array), "gru", 4, 8)
+    net = build_model(len(array), model_params("gru", 4, 8))
     assert pretrained.transfer(net, "word_vectors", lm_data, vectors=files.vectors) == ["embedding"]
     copied = net.get_layer("embedding").get_weights()[0]
     assert copied.std() == pytest.approx(pretrained.EMBEDDING_STD, rel=1e-4)
     np.testing.assert_allclose(copied, array * (copied.std() / array.std()), rtol=1e-5, atol=1e-7)
-    frozen = build_model(len(array), "gru", 4, 8, embedding_trainable=False)
+    frozen = build_model(len(array), model_params("gru", 4, 8, embedding_trainable=False))
     pretrained.transfer(frozen, "word_vectors", lm_data, vectors=files.vectors)
     np.testing.assert_array_equal(frozen.get_layer("embedding").get_weights()[0], array)  # frozen: their own scale
-    wrong = build_model(len(array), "gru", 4, 6)
+    wrong = build_model(len(array), model_params("gru", 4, 6))
     with pytest.raises(
         PipelineError, match=r"holds \d+ vectors of 8 dimensions, but the classifier has \d+ words of 6"
     ):

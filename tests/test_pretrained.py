@@ -11,7 +11,7 @@ from stages.nn.model import build_model
 from stages.nn.pretrained import transfer
 from stages.nn.saving import load
 from stages.text import read_vocabulary
-from tests.tiny import train_tiny
+from tests.tiny import model_params, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def language_models(trained_lm):
 def test_embedding_transfers_to_every_cell(trained_lm, words):
     lms = language_models(trained_lm)
     for cell in ("simple_rnn", "lstm", "gru"):
-        net = build_model(words, cell, 5, 8, bidirectional=True, pooling="max")
+        net = build_model(words, model_params(cell, 5, 8, bidirectional=True, pooling="max"))
         assert transfer(net, "lm_embedding", trained_lm / "lm") == ["embedding"]
         ours, theirs = (
             net.get_layer("embedding").get_weights()[0],
@@ -40,7 +40,7 @@ def test_embedding_transfers_to_every_cell(trained_lm, words):
 
 def test_lm_init_copies_each_direction_into_its_own_side(trained_lm, words):
     lms = language_models(trained_lm)
-    net = build_model(words, "gru", 8, 8, bidirectional=True, pooling="max")
+    net = build_model(words, model_params("gru", 8, 8, bidirectional=True, pooling="max"))
     copied = transfer(net, "lm", trained_lm / "lm")
     assert sorted(copied) == ["embedding", "gru_1_backward", "gru_1_forward"]
     factor = pretrained.EMBEDDING_STD / lms["forward"].get_layer("embedding").get_weights()[0].std()
@@ -58,12 +58,12 @@ def test_lm_init_copies_each_direction_into_its_own_side(trained_lm, words):
         lm_features = keras.Model(lms[side].input, lms[side].get_layer("gru_1").output)(ids)
         ours = keras.Model(net.input, net.get_layer(f"gru_1_{side}").output)(tokens)  # it reverses by itself
         np.testing.assert_allclose(ours, lm_features, atol=1e-5)
-    single = build_model(words, "gru", 8, 8, pooling="last", prefix="member_2_")
+    single = build_model(words, model_params("gru", 8, 8, pooling="last"), prefix="member_2_")
     assert transfer(single, "lm", trained_lm / "lm", prefix="member_2_") == ["member_2_embedding", "member_2_gru_1"]
 
 
 def test_random_init_copies_nothing(trained_lm, words):
-    net = build_model(words, "gru", 8, 8)
+    net = build_model(words, model_params("gru", 8, 8))
     before = net.get_layer("embedding").get_weights()[0].copy()
     assert transfer(net, "random", trained_lm / "absent") == []
     np.testing.assert_array_equal(net.get_layer("embedding").get_weights()[0], before)
@@ -85,7 +85,7 @@ def test_random_init_copies_nothing(trained_lm, words):
     ],
 )
 def test_mismatch_is_a_one_line_error_naming_both_sides(trained_lm, words, cell, units, embedding_dim, layers, message):
-    net = build_model(words, cell, units, embedding_dim, layers_count=layers, bidirectional=True)
+    net = build_model(words, model_params(cell, units, embedding_dim, layers=layers, bidirectional=True))
     with pytest.raises(PipelineError, match=message) as caught:
         transfer(net, "lm", trained_lm / "lm")
     assert "\n" not in str(caught.value)
@@ -93,11 +93,11 @@ def test_mismatch_is_a_one_line_error_naming_both_sides(trained_lm, words, cell,
 
 def test_missing_language_model_or_another_vocabulary_names_the_stage_to_run(trained_lm, words, tmp_path):
     with pytest.raises(PipelineError, match="run `dvc repro lm` first"):
-        transfer(build_model(words, "gru", 8, 8), "lm_embedding", tmp_path)
+        transfer(build_model(words, model_params("gru", 8, 8)), "lm_embedding", tmp_path)
     with pytest.raises(
         PipelineError, match=f"know {words} words but the vocabulary has {words + 5}: rerun `dvc repro lm`"
     ):
-        transfer(build_model(words + 5, "gru", 8, 8), "lm_embedding", trained_lm / "lm")
+        transfer(build_model(words + 5, model_params("gru", 8, 8)), "lm_embedding", trained_lm / "lm")
 
 
 def test_training_from_the_language_model_runs_end_to_end(trained_lm, lm_data, tmp_path):

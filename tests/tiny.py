@@ -85,3 +85,13 @@ def lm_params(**overrides):
     tiny = {"units": 8, "embedding_dim": 8, "window": 8, "batch_size": 4, "learning_rate": 0.01, "sampled": 10,
             "epochs": 2.0, "eval_tokens": 0, "seed": 1}  # fmt: skip
     return LMParams(**(defaults("lm") | tiny | overrides))
+
+
+def model_params(cell: str, units: int, embedding_dim: int, **overrides):
+    """A ``model`` section for ``build_model`` in unit tests: the bare network (one direction, one layer, no dropout,
+    last-token pooling, random init) unless ``overrides`` say otherwise."""
+    from stages.params import Model
+
+    bare = dict(bidirectional=False, layers=1, embedding_dropout=0.0, dropout=0.0, pooling="last", dense_units=0,
+                dense_dropout=0.0, init="random", embedding_trainable=True)  # fmt: skip
+    return Model(**(bare | {"cell": cell, "units": units, "embedding_dim": embedding_dim} | overrides))

@@ -7,6 +7,7 @@ from keras import layers
 
 from stages.nn import length_aware
 from stages.nn.length_aware import LeftAlign, SequenceLength
+from stages.params import Model
 
 CELLS: dict[str, type[layers.Layer]] = {
     "simple_rnn": layers.SimpleRNN,
@@ -19,23 +20,9 @@ def _recurrent(cell: str, units: int, dropout: float, seed: int | None, name: st
     return CELLS[cell](units, dropout=dropout, return_sequences=True, seed=seed, name=name)
 
 
-def build_model(
-    vocab_size: int,
-    cell: str,
-    units: int,
-    embedding_dim: int,
-    layers_count: int = 1,
-    bidirectional: bool = False,
-    dropout: float = 0.0,
-    embedding_dropout: float = 0.0,
-    pooling: str = "last",
-    dense_units: int = 0,
-    dense_dropout: float = 0.0,
-    seed: int | None = None,
-    prefix: str = "",
-    embedding_trainable: bool = True,
-) -> keras.Model:
-    """Return an uncompiled binary classifier over padded token ids (0 = padding, either side).
+def build_model(vocab_size: int, params: Model, seed: int | None = None, prefix: str = "") -> keras.Model:
+    """Return an uncompiled binary classifier over padded token ids (0 = padding, either side), shaped by ``params``
+    (the ``model`` section).
 
     No Keras mask: the recurrent layers run unmasked over left-aligned rows, which gives
     the same outputs at every token step as masking (a forward step never looks ahead,
@@ -43,23 +30,23 @@ def build_model(
     pooling reads only token steps. An unmasked step is cheaper on a CPU, and on a GPU
     LSTM and GRU keep their defaults (tanh/sigmoid, no recurrent dropout, no unroll,
     ``reset_after=True``) so that Keras runs them with cuDNN kernels. ``prefix`` starts
-    every layer name (ensemble members need names of their own). ``embedding_trainable``
-    false keeps a pretrained embedding as it starts.
+    every layer name (ensemble members need names of their own); ``seed`` seeds the dropout.
     """
+    cell, units, dropout, pooling = params.cell, params.units, params.dropout, params.pooling
     if cell not in CELLS:
         raise ValueError(f"model.cell: {cell!r} is not allowed, expected one of {', '.join(CELLS)}")
-    if pooling not in ("last", "max", "mean", "max_mean"):
-        raise ValueError(f"model.pooling: {pooling!r} is not allowed, expected one of last, max, mean, max_mean")
     tokens = keras.Input(shape=(None,), dtype="int32", name=f"{prefix}tokens")
     aligned = LeftAlign(name=f"{prefix}left_align")(tokens)  # length-aware: tokens first, padding after
     lengths = SequenceLength(name=f"{prefix}length")(aligned)
-    x = layers.Embedding(vocab_size, embedding_dim, trainable=embedding_trainable, name=f"{prefix}embedding")(aligned)
-    if embedding_dropout:  # drops whole embedding channels, the same for every step of a review
-        x = layers.SpatialDropout1D(embedding_dropout, seed=seed, name=f"{prefix}embedding_dropout")(x)
+    x = layers.Embedding(
+        vocab_size, params.embedding_dim, trainable=params.embedding_trainable, name=f"{prefix}embedding"
+    )(aligned)
+    if params.embedding_dropout:  # drops whole embedding channels, the same for every step of a review
+        x = layers.SpatialDropout1D(params.embedding_dropout, seed=seed, name=f"{prefix}embedding_dropout")(x)
     directions = None
-    for i in range(layers_count):  # stacked layers all return sequences; pooling summarises the last
+    for i in range(params.layers):  # stacked layers all return sequences; pooling summarises the last
         name = f"{prefix}{cell}_{i + 1}"
-        if bidirectional:  # Bidirectional(cell), as two length-aware directions
+        if params.bidirectional:  # Bidirectional(cell), as two length-aware directions
             forward = _recurrent(cell, units, dropout, seed, f"{name}_forward")
             backward = _recurrent(cell, units, dropout, seed, f"{name}_backward")
             x, *directions = length_aware.bidirectional(
@@ -68,13 +55,13 @@ def build_model(
         else:
             x = _recurrent(cell, units, dropout, seed, name)(x)
     x = length_aware.pool(x, lengths, pooling, prefix, directions)  # reads only the review's own steps
-    if dense_units:
-        x = layers.Dense(dense_units, activation="relu", name=f"{prefix}hidden")(x)
-        if dense_dropout:
-            x = layers.Dropout(dense_dropout, seed=seed, name=f"{prefix}hidden_dropout")(x)
+    if params.dense_units:
+        x = layers.Dense(params.dense_units, activation="relu", name=f"{prefix}hidden")(x)
+        if params.dense_dropout:
+            x = layers.Dropout(params.dense_dropout, seed=seed, name=f"{prefix}hidden_dropout")(x)
     # float32 whatever the precision policy, so the probability and the loss keep their precision
     probability = layers.Dense(1, activation="sigmoid", dtype="float32", name=f"{prefix}positive")(x)
-    return keras.Model(tokens, probability, name=f"{prefix}{'bi' if bidirectional else ''}{cell}_classifier")
+    return keras.Model(tokens, probability, name=f"{prefix}{'bi' if params.bidirectional else ''}{cell}_classifier")
 
 
 def recurrent_layers(model: keras.Model) -> list[layers.Layer]:

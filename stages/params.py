@@ -123,7 +123,7 @@ class Model(Section):
         True, description="Add a backward layer to every recurrent layer (outputs concatenated)."
     )
     layers: Int = Field(1, ge=1, le=8, description="Stacked recurrent layers (all but the last return sequences).")
-    units: Int = Field(32, ge=1, description="Units per recurrent layer (per direction).")
+    units: Int = Field(64, ge=1, description="Units per recurrent layer (per direction).")
     embedding_dim: Int = Field(100, ge=1, description="Size of the word embedding.")
     embedding_trainable: Bool = Field(
         True, description="Train the embedding with the rest (false keeps it as it starts, e.g. from `word_vectors`)."
@@ -168,7 +168,7 @@ class Train(Section):
     )
     seed: Int = Field(42, ge=0, description="Seed of weights, dropout and shuffling.")
     ensemble: Int = Field(
-        3,
+        2,
         ge=1,
         le=20,
         description="Train N models with seeds `seed`, `seed`+1, ... one after another and save one model averaging their probabilities.",

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from stages.nn.model import CELLS, build_model, layer_table, recurrent_layers
+from stages.nn.model import CELLS, build_model, layer_table, recurrent_layers, textbook_copy
 from stages.nn.saving import ZIP_EPOCH, load, save
 from tests.tiny import model_params
 
@@ -82,32 +82,24 @@ def test_padding_on_either_side_does_not_change_prediction(bidirectional):
             np.testing.assert_allclose(model.predict_on_batch(np.array([padded], dtype="int32")), short, atol=1e-6)
 
 
-def _keras_masked_reference(cell: str, pooling: str) -> keras.Model:
-    """The textbook model: Embedding(mask_zero) + Bidirectional(cell), Keras handling the mask."""
-    tokens = keras.Input((None,), dtype="int32")
-    x = keras.layers.Embedding(40, 5, mask_zero=True)(tokens)
-    x = keras.layers.Bidirectional(CELLS[cell](6, return_sequences=pooling != "last"))(x)
-    if pooling == "mean":
-        x = keras.layers.GlobalAveragePooling1D()(x)
-    return keras.Model(tokens, keras.layers.Dense(1, activation="sigmoid")(x))
-
-
 @pytest.mark.parametrize("cell", list(CELLS))
-@pytest.mark.parametrize("pooling", ["last", "mean"])
-def test_same_function_as_keras_masking(cell, pooling):
-    """Unmasked, length-aware layers compute what Keras's masked Bidirectional computes, padding and all."""
+@pytest.mark.parametrize(("pooling", "bidirectional", "layers"), [
+    ("last", True, 1), ("mean", True, 1), ("max", True, 2), ("max_mean", False, 1), ("last", False, 2),
+])  # fmt: skip
+def test_same_function_as_the_textbook_model(cell, pooling, bidirectional, layers):
+    """The length-aware layers compute what Embedding(mask_zero=True) + Bidirectional(cell) compute, padding on
+    either side; the textbook twin holds only stock Keras layers."""
     keras.utils.set_random_seed(2)
-    ours = build_model(40, model_params(cell, 6, 5, bidirectional=True, pooling=pooling))
-    reference = _keras_masked_reference(cell, pooling)
-    bidirectional = next(layer for layer in reference.layers if isinstance(layer, keras.layers.Bidirectional))
-    ours.get_layer("embedding").set_weights(reference.layers[1].get_weights())
-    ours.get_layer(f"{cell}_1_forward").set_weights(bidirectional.forward_layer.get_weights())
-    ours.get_layer(f"{cell}_1_backward").set_weights(bidirectional.backward_layer.get_weights())
-    ours.get_layer("positive").set_weights(reference.layers[-1].get_weights())
+    shape = model_params(cell, 6, 5, layers=layers, bidirectional=bidirectional, pooling=pooling, dense_units=3)
+    ours = build_model(40, shape)
+    textbook = textbook_copy(ours, build_model(40, shape, textbook=True))
+    assert not [layer for layer in textbook.layers if type(layer).__module__.startswith("stages")]
     x = np.random.default_rng(3).integers(1, 40, size=(6, 9)).astype("int32")
     for row, length in enumerate([9, 7, 5, 3, 1, 8]):
         x[row, length:] = 0
-    np.testing.assert_allclose(ours.predict_on_batch(x), reference.predict_on_batch(x), atol=1e-5)
+    pre = np.stack([np.roll(row, 9 - int((row > 0).sum())) for row in x])  # the same reviews, padded in front
+    for batch in (x, pre):
+        np.testing.assert_allclose(ours.predict_on_batch(batch), textbook.predict_on_batch(batch), atol=1e-5)
 
 
 def test_cudnn_eligible_settings_are_kept():

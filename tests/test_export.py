@@ -50,7 +50,8 @@ def encode(text):
 
 x = np.array([encode(text) for text in reviews], dtype="int32")
 model = keras.saving.load_model(folder / "classifier.keras", safe_mode=True)
-served = tf.saved_model.load(str(folder / "saved_model")).serve(tf.constant(x))
+saved = tf.saved_model.load(str(folder / "saved_model"))  # keep it: its variables live as long as it does
+served = saved.serve(tf.constant(x))
 print(json.dumps({"keras": model.predict_on_batch(x).ravel().tolist(), "saved_model": np.ravel(served).tolist()}))
 """
 

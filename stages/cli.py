@@ -224,6 +224,15 @@ def plot_command(params: ParamsOption = paths.PARAMS) -> None:
     plot.run(*sections("plot", params))
 
 
+@_stage("export")
+@reports_errors
+def export_command(params: ParamsOption = paths.PARAMS) -> None:
+    """Write the trained classifier as stock Keras and a TensorFlow SavedModel, with its vocabulary and tokenizer."""
+    from stages import export
+
+    export.run(*sections("export", params))
+
+
 @app.command("predict")
 @reports_errors
 def predict_command(

@@ -331,6 +331,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "evaluate": ("evaluate",),
     "blend": ("blend",),
     "plot": ("plot",),
+    "export": ("model",),
 }
 
 # Single keys a stage reads from another stage's section: a quick run's `prepare.limit`

@@ -41,6 +41,7 @@ UNLABELED_ARRAYS = DATA / "embeddings" / "unlabeled.npz"  # the unlabeled review
 
 
 MODEL = DATA / "model" / "model.keras"
+EXPORT = DATA / "export"  # the classifier as stock Keras and a SavedModel, with its vocabulary
 PREDICTIONS = DATA / "predictions"  # val and test probabilities, for the blend
 RNN_PREDICTIONS = PREDICTIONS / "rnn.npz"
 BASELINE_PREDICTIONS = PREDICTIONS / "baseline.npz"

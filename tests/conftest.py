@@ -76,3 +76,14 @@ def trained_lm(lm_data, tmp_path_factory) -> Path:
                        out / "lm_metrics.json", out / "lm_history.tsv", out / "generations.md", out / "state")  # fmt: skip
     lm.run(lm_params(), files)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tmp_path_factory) -> Path:
+    """One tiny project with a trained classifier (``TINY_BIDIRECTIONAL``, an ensemble of two, one epoch):
+    ``prepared/`` and ``model.keras``."""
+    from tests.tiny import TINY_BIDIRECTIONAL, make_prepared, train_tiny
+
+    folder = tmp_path_factory.mktemp("classifier")
+    train_tiny(folder, make_prepared(folder), TINY_BIDIRECTIONAL, epochs=1, ensemble=2)
+    return folder

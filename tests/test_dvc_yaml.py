@@ -105,7 +105,7 @@ def test_the_classifier_is_a_registered_model_artifact():
     pipeline = load_dvc_yaml()
     artifact = pipeline["artifacts"]["imdb-rnn-classifier"]
     assert artifact["type"] == "model" and artifact["desc"] and artifact["labels"]
-    assert artifact["path"] in _outs(pipeline["stages"]["train"])
+    assert artifact["path"] in _outs(pipeline["stages"]["export"])
 
 
 def metric_columns() -> list[tuple[str, object]]:

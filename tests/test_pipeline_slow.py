@@ -70,6 +70,7 @@ def repo(tmp_path_factory, request) -> Path:
         "evaluate",
         "blend",
         "plot",
+        "export",
     ):
         assert f"Running stage '{stage}'" in output
     assert f"source: local file {MIRROR}" in output

@@ -24,6 +24,7 @@ TINY_MODEL = defaults("model") | {
     "pooling": "last",
     "init": "random",  # no language model in these tests
 }
+TINY_BIDIRECTIONAL = TINY_MODEL | {"bidirectional": True, "pooling": "max"}  # the session's tiny classifier
 TINY_TRAIN = defaults("train") | {
     "epochs": 2,
     "batch_size": 8,

@@ -274,7 +274,7 @@ class Embeddings(Section):
 class Baseline(Section):
     """The reference row: NB-weighted bag-of-n-grams logistic regression (NBSVM-style)."""
 
-    ngrams: Int = Field(2, ge=1, le=3, description="Longest n-gram of the bag of n-grams (1 = words only).")
+    ngrams: Int = Field(3, ge=1, le=3, description="Longest n-gram of the bag of n-grams (1 = words only).")
     min_df: Int = Field(1, ge=1, description="Keep n-grams seen in at least this many training reviews.")
     alpha: Float = Field(1.0, gt=0, description="Smoothing of the naive-Bayes counts behind each feature's weight.")
     c: Float = Field(

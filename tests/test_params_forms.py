@@ -190,6 +190,14 @@ def build_plot(values: dict, tmp_path: Path) -> None:
     assert (tmp_path / "figure.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def build_export(values: dict, tmp_path: Path) -> None:
+    from stages.nn.model import build_model
+    from stages.params import Model
+
+    net = build_model(60, Model(**values), textbook=True)  # the stock twin the export stage writes
+    assert net.predict_on_batch(np.array([[3, 4, 5, 0]], dtype="int32")).shape == (1, 1)
+
+
 BUILDS = [
     (stage, variant, form)
     for stage in STAGE_SECTIONS
@@ -217,5 +225,5 @@ def test_what_each_stage_builds_from_either_form_runs(tmp_path, tiny_prepared, m
     else:
         builder = {"download": build_download, "prepare": build_prepare, "lm": build_lm, "baseline": build_baseline,
                    "evaluate": build_evaluate, "plot": build_plot, "embeddings": build_embeddings,
-                   "blend": build_blend}[stage]  # fmt: skip
-        builder(sections[stage], tmp_path)
+                   "blend": build_blend, "export": build_export}[stage]  # fmt: skip
+        builder(sections[STAGE_SECTIONS[stage][0]], tmp_path)

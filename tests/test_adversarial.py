@@ -114,6 +114,7 @@ def test_vat_loss_equals_a_hand_computed_one_and_its_perturbation_has_the_reques
     assert vat == pytest.approx(kl(p_clean, p_moved), rel=1e-3) and vat > 1e-4  # float32 probabilities
 
 
+@pytest.mark.slow
 def test_none_ignores_the_adversarial_knobs_and_at_and_vat_change_training(tmp_path, prepared, unlabeled):
     def weights(name, **overrides):
         train_tiny(tmp_path / name, prepared, unlabeled=unlabeled, **overrides)
@@ -134,6 +135,7 @@ def test_none_ignores_the_adversarial_knobs_and_at_and_vat_change_training(tmp_p
     ]  # the saved model is the plain classifier
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "ensemble"), [("at", 2), ("vat", 1)])
 def test_adversarial_training_resumes_as_an_uninterrupted_run(
     tmp_path, prepared, unlabeled, monkeypatch, mode, ensemble

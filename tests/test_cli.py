@@ -47,6 +47,7 @@ def trained(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_pipeline_outputs_exist(trained, monkeypatch):
     metrics = json.loads((trained / paths.METRICS).read_text())
     assert set(metrics["test"]) == {"loss", "accuracy", "precision", "recall", "f1", "roc_auc", "threshold"}

@@ -59,6 +59,7 @@ def predict(trained, show: str | None) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_predict_prints_no_tensorflow_start_up_lines(trained):
     done = predict(trained, show=None)
     assert done.returncode == 0, done.stderr
@@ -67,6 +68,7 @@ def test_predict_prints_no_tensorflow_start_up_lines(trained):
     assert native == [] and "cuInit" not in done.stderr and "absl" not in done.stderr, done.stderr
 
 
+@pytest.mark.slow
 def test_the_switch_brings_tensorflow_lines_back(trained):
     done = predict(trained, show="1")
     assert done.returncode == 0, done.stderr

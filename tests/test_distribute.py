@@ -31,6 +31,7 @@ print(json.dumps(results))
 """
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_cpu_devices_trains_as_well(tmp_path):
     env = subprocess_env(**{distribute.CPU_DEVICES_ENV: "2"})
     done = subprocess.run(

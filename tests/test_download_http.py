@@ -126,6 +126,7 @@ def test_server_errors_give_up_after_bounded_retries_and_mention_mirror(archive,
     assert leftovers(tmp_path / "cache") == []
 
 
+@pytest.mark.slow
 def test_timeout_is_retried_then_reported(archive, tmp_path):
     payload, digest = archive
     server = serve(payload, ["hang", "hang"])

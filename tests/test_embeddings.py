@@ -131,6 +131,7 @@ def test_word_vectors_init_copies_them_rescaled_unless_frozen(vectors, lm_data):
         pretrained.transfer(net, "word_vectors", lm_data, vectors=lm_data / "missing.npy")
 
 
+@pytest.mark.slow
 def test_training_from_word_vectors_runs_end_to_end(vectors, lm_data, tmp_path):
     files, _ = vectors[0][0]
     model = {"init": "word_vectors", "embedding_dim": 8}

@@ -65,6 +65,7 @@ def exported(tiny_classifier, tmp_path_factory):
     return files
 
 
+@pytest.mark.slow
 def test_the_export_loads_without_this_package_and_predicts_as_stages_predict(exported):
     done = subprocess.run(
         [sys.executable, "-c", DOWNSTREAM, str(exported.export), json.dumps(REVIEWS)],

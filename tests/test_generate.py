@@ -18,6 +18,7 @@ def model_and_vocabulary(trained_lm, lm_data):
     )
 
 
+@pytest.mark.slow
 def test_same_seed_same_text_other_seed_other_text(model_and_vocabulary):
     model, vocabulary = model_and_vocabulary
     first, _ = generate(model, vocabulary, "the movie was", 15, 1.0, 0, seed=3)
@@ -107,6 +108,7 @@ def rerun_generate(model, vocabulary, prompt, words, temperature, top_k, seed):
     return detokenize([vocabulary[i] for i in ids[len(tokenize(prompt)) :]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])
 def test_the_step_model_gives_the_text_of_rerunning_the_whole_model(model_and_vocabulary, cell):
     from stages.nn.language_model import build_language_models

@@ -94,6 +94,7 @@ def test_log_uniform_sampler_draws_words_with_the_probabilities_it_reports():
     np.testing.assert_allclose(observed[1:], expected[1:], atol=0.004)  # the logQ correction uses these
 
 
+@pytest.mark.slow
 def test_training_on_the_sampled_loss_lowers_the_full_softmax_loss_like_the_full_one():
     """On text with structure, a sampled softmax (12 of 60 classes) learns what the full softmax learns."""
     rng = np.random.default_rng(0)
@@ -156,6 +157,7 @@ def run_lm(lm_data, out, **overrides):
     return lm.run(lm_params(**overrides), files)
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes_to_the_same_models(lm_data, tmp_path, monkeypatch):
     whole = run_lm(lm_data, tmp_path / "whole", epochs=3.0)
     real_batch = lm.batch_windows

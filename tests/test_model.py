@@ -31,6 +31,7 @@ def test_lstm_gru_and_bidirectional_counts():
     assert bi.get_layer("hidden").count_params() == 32 * 10 + 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("cell", "bidirectional", "layers"), list(itertools.product(CELLS, [False, True], [1, 2])))
 def test_every_variant_trains_saves_and_reloads_identically(tmp_path, cell, bidirectional, layers):
     keras.utils.set_random_seed(0)
@@ -48,6 +49,7 @@ def test_every_variant_trains_saves_and_reloads_identically(tmp_path, cell, bidi
     assert len(recurrent_layers(model)) == layers * (2 if bidirectional else 1)
 
 
+@pytest.mark.slow
 def test_saved_file_depends_only_on_the_model(tmp_path):
     """No save time inside: the same weights give the same bytes, so DVC skips evaluate after an unchanged train."""
     import json
@@ -72,6 +74,7 @@ def test_saved_file_depends_only_on_the_model(tmp_path):
     np.testing.assert_array_equal(load(tmp_path / "b.keras").get_weights()[0], model.get_weights()[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_padding_on_either_side_does_not_change_prediction(bidirectional):
     keras.utils.set_random_seed(1)
@@ -82,6 +85,7 @@ def test_padding_on_either_side_does_not_change_prediction(bidirectional):
             np.testing.assert_allclose(model.predict_on_batch(np.array([padded], dtype="int32")), short, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize(("pooling", "bidirectional", "layers"), [
     ("last", True, 1), ("mean", True, 1), ("max", True, 2), ("max_mean", False, 1), ("last", False, 2),

@@ -85,6 +85,7 @@ def test_bad_values_are_rejected(section, key, value):
     assert any(p.startswith(f"{section}.{key}:") for p in problems), problems
 
 
+@pytest.mark.slow
 @given(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(), st.lists(st.integers())))
 def test_any_value_is_accepted_or_named_in_a_problem(value):
     params = default_params()

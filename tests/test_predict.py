@@ -29,6 +29,7 @@ def check(predictor: Predictor, text: str) -> None:
     assert prediction.label in ("pos", "neg")
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=300))
 def test_arbitrary_unicode_gives_probability_or_clear_error(predictor, text):

@@ -100,6 +100,7 @@ def test_missing_language_model_or_another_vocabulary_names_the_stage_to_run(tra
         transfer(build_model(words + 5, model_params("gru", 8, 8)), "lm_embedding", trained_lm / "lm")
 
 
+@pytest.mark.slow
 def test_training_from_the_language_model_runs_end_to_end(trained_lm, lm_data, tmp_path):
     model = {"units": 8, "embedding_dim": 8, "bidirectional": True, "init": "lm"}
     metrics = train_tiny(tmp_path, lm_data / "prepared", model, lm_dir=trained_lm / "lm", epochs=1)

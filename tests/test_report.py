@@ -50,6 +50,7 @@ def repo(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_report_shows_both_values_and_the_delta(repo):
     result = CliRunner().invoke(app, ["report", "--base", "main", "--out", "reports/report.md"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -62,6 +63,7 @@ def test_report_shows_both_values_and_the_delta(repo):
     assert "- **this movie was** → 64 stars" in report
 
 
+@pytest.mark.slow
 def test_report_links_uploaded_figures_instead_of_runner_paths(repo):
     (repo / "reports/figures").mkdir(parents=True)
     (repo / "reports/figures/roc.png").write_bytes(b"\x89PNG")

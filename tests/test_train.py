@@ -28,6 +28,7 @@ def assert_same_run(metrics_a, metrics_b, model_a, model_b):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_training_writes_model_history_metrics_and_summary(tmp_path):
     prepared = make_prepared(tmp_path)
     metrics = train_tiny(tmp_path, prepared)
@@ -46,6 +47,7 @@ def test_training_writes_model_history_metrics_and_summary(tmp_path):
     assert "embedding" in (tmp_path / "summary.txt").read_text()
 
 
+@pytest.mark.slow
 def test_same_params_give_identical_weights_and_metrics(tmp_path):
     prepared = make_prepared(tmp_path)
     runs = []
@@ -63,6 +65,7 @@ def test_same_params_give_identical_weights_and_metrics(tmp_path):
     assert (tmp_path / "a" / "history.tsv").read_text() == (tmp_path / "b" / "history.tsv").read_text()
 
 
+@pytest.mark.slow
 def test_tiny_model_learns_the_synthetic_task(tmp_path):
     prepared = make_prepared(tmp_path, per_label=40)
     metrics = train_tiny(tmp_path, prepared, epochs=8)
@@ -96,6 +99,7 @@ def live_rows(folder) -> dict[str, list[tuple[int, float]]]:
     return rows
 
 
+@pytest.mark.slow
 def test_live_metrics_are_logged_every_epoch_as_the_history(tmp_path):
     prepared = make_prepared(tmp_path)
     train_tiny(tmp_path, prepared, epochs=3)
@@ -113,6 +117,7 @@ def test_live_metrics_are_logged_every_epoch_as_the_history(tmp_path):
     assert not (tmp_path / "live" / "dvc.yaml").exists()  # DVCLive never writes a dvc.yaml
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     prepared = make_prepared(tmp_path)
     model = {"dropout": 0.2, "embedding_dropout": 0.1}  # seed generators must resume too
@@ -143,6 +148,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     assert live_rows(tmp_path / "resumed") == live_rows(tmp_path / "straight")  # steps continue, nothing wiped
 
 
+@pytest.mark.slow
 def test_state_of_other_params_is_not_resumed(tmp_path):
     prepared = make_prepared(tmp_path)
     state = tmp_path / "state"
@@ -231,6 +237,7 @@ def test_xla_runs_repeat_exactly_across_processes(tmp_path):
     assert results[0] == results[1]
 
 
+@pytest.mark.slow
 def test_state_missing_a_file_it_names_is_not_resumed(tmp_path):
     prepared = make_prepared(tmp_path)
     state = tmp_path / "state"
@@ -248,6 +255,7 @@ def test_state_missing_a_file_it_names_is_not_resumed(tmp_path):
     assert train_tiny(tmp_path, prepared)["train"]["epochs_run"] == TINY_TRAIN["epochs"]
 
 
+@pytest.mark.slow
 def test_ensemble_averages_members_trained_as_single_models_with_successive_seeds(tmp_path):
     prepared = make_prepared(tmp_path)
     singles = []
@@ -273,6 +281,7 @@ def test_ensemble_averages_members_trained_as_single_models_with_successive_seed
     assert 0.0 <= prediction.probability <= 1.0  # predict (and evaluate) find the members' vocabulary
 
 
+@pytest.mark.slow
 def test_ensemble_interrupted_in_a_later_member_resumes_without_retraining_the_first(tmp_path, monkeypatch):
     prepared = make_prepared(tmp_path)
     (tmp_path / "straight").mkdir()
@@ -302,6 +311,7 @@ def test_ensemble_interrupted_in_a_later_member_resumes_without_retraining_the_f
     assert_same_run(straight, resumed, tmp_path / "straight" / "model.keras", tmp_path / "resumed" / "model.keras")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chop", [8, 10_000])
 def test_training_on_chopped_reviews_learns_and_predicts_whole_reviews(tmp_path, chop):
     prepared = make_prepared(tmp_path, per_label=40)

@@ -147,3 +147,19 @@ def test_movie_grouping_that_leaves_one_side_empty_is_a_clear_error(tmp_path):
     table = movie_table(movies=1, per_movie=40)
     with pytest.raises(PipelineError, match="val_grouping: random"):
         run_prepare(tmp_path, table=table, val_grouping="movie")
+
+
+def test_the_pipeline_layout_moved_under_a_folder_keeps_every_file_inside_it(tmp_path):
+    files = PreparePaths().under(tmp_path)
+    assert files.reviews == tmp_path / paths.REVIEWS_TABLE and files.stats == tmp_path / paths.PREPARE_STATS
+    files.reviews.parent.mkdir(parents=True)
+    review_table(per_label=20).to_parquet(files.reviews, index=False)
+    params = prepare.Prepare(
+        vocab_size=30, skip_top=0, max_len=8, padding="post", truncating="pre", val_fraction=0.25,
+        val_grouping="random", seed=1, limit=0,
+    )  # fmt: skip
+    prepare.run(params, files)
+    written = {path.relative_to(tmp_path) for path in tmp_path.rglob("*") if path.is_file()}
+    assert written == {paths.REVIEWS_TABLE, paths.PREPARE_STATS, paths.VOCAB, paths.ENCODING} | {
+        paths.split_arrays(split) for split in paths.SPLITS
+    }

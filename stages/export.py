@@ -12,12 +12,8 @@ validation reviews must match the trained model's.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +23,7 @@ import numpy as np
 from stages import paths, text
 from stages.errors import PipelineError
 from stages.io.arrays import Encoding, load_split
-from stages.io.atomic import write_json
+from stages.io.atomic import atomic_folder, write_json
 from stages.nn.model import build_model, textbook_copy, vocabulary_size
 from stages.nn.saving import load, save
 from stages.params import Model
@@ -60,7 +56,7 @@ def run(params: Model, files: ExportPaths = ExportPaths()) -> dict:
         stock.export(str(folder / "saved_model"), format="tf_saved_model", verbose=False)
         shutil.copyfile(files.prepared / paths.VOCAB.name, folder / paths.VOCAB.name)
         shutil.copyfile(files.prepared / paths.ENCODING.name, folder / paths.ENCODING.name)
-        write_json(folder / "tokenizer.json", tokenizer_rules())
+        write_json(folder / "tokenizer.json", text.tokenizer_rules())
     log.info("exported %s as stock Keras and a SavedModel to %s (largest difference %.1e)", trained.name,
              files.export, difference)  # fmt: skip
     return {"largest_difference": difference}
@@ -93,31 +89,3 @@ def largest_difference(trained: keras.Model, stock: keras.Model, prepared: Path,
             f"{TOLERANCE:.0e} expected): do model.* in params.yaml still describe the trained model? rerun `dvc repro`"
         )
     return gap
-
-
-def tokenizer_rules() -> dict:
-    """The project's tokenizer (``stages/text.py``) as data: Python ``re`` patterns and the reserved ids."""
-    return {
-        "line_break": {"pattern": text._LINE_BREAK.pattern, "flags": "IGNORECASE", "replace_with": " "},
-        "lowercase": True,
-        "token": {"pattern": text._TOKEN.pattern, "use": "re.findall on the text after line breaks and lowercasing"},
-        "pad_id": text.PAD_ID,
-        "oov_id": text.OOV_ID,
-    }
-
-
-@contextlib.contextmanager
-def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield a new temporary folder beside ``target``; it replaces ``target`` (and all it held) only on success."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield tmp
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        if target.exists():
-            os.replace(target, old)  # a folder cannot be replaced in one step: the old one moves aside first
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

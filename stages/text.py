@@ -31,6 +31,17 @@ _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[^\w\s\x00-\x1f\x7f-\x9f]")
 
 
+def tokenizer_rules() -> dict:
+    """The tokenizer as data: Python ``re`` patterns and the reserved ids (for a project without this package)."""
+    return {
+        "line_break": {"pattern": _LINE_BREAK.pattern, "flags": "IGNORECASE", "replace_with": " "},
+        "lowercase": True,
+        "token": {"pattern": _TOKEN.pattern, "use": "re.findall on the text after line breaks and lowercasing"},
+        "pad_id": PAD_ID,
+        "oov_id": OOV_ID,
+    }
+
+
 def tokenize(text: str) -> list[str]:
     """Split a review into lowercase word and punctuation tokens (see the module docstring)."""
     return _TOKEN.findall(_LINE_BREAK.sub(" ", text).lower())

@@ -35,6 +35,26 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
         raise
 
 
+@contextlib.contextmanager
+def atomic_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a new temporary folder beside ``target``; it replaces ``target`` (and all it held) only on success."""
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        if target.exists():
+            os.replace(target, old)  # a folder cannot be replaced in one step: the old one moves aside first
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _new_file_mode() -> int:
     umask = os.umask(0)
     os.umask(umask)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,15 @@ import typer
 
 from stages import paths
 from stages.errors import PipelineError
-from stages.params import borrowed, load_sections, params_table, section_class, stage_help, validate_file
+from stages.io.params_file import (
+    borrowed,
+    load_sections,
+    load_sections_of,
+    params_table,
+    stage_help,
+    validate_file,
+)
+from stages.params import section_class
 
 app = typer.Typer(
     help="Train and compare recurrent networks on IMDB reviews; each command is one DVC stage.",
@@ -116,7 +125,7 @@ def params_table_command(
 ) -> None:
     """Print the Markdown table of every param (the one in docs/params.md)."""
     from stages.io.atomic import write_text
-    from stages.params import params_doc
+    from stages.io.params_file import params_doc
 
     if write:
         write_text(paths.PARAMS_DOC, params_doc())
@@ -281,39 +290,66 @@ def compare_command(
     cells: Annotated[str, typer.Option(help="Comma-separated cells: simple_rnn, lstm, gru.")] = "simple_rnn,lstm,gru",
     bidirectional: Annotated[str, typer.Option(help="Variants to train: both, true or false.")] = "both",
     inits: Annotated[
-        str, typer.Option(help="Comma-separated initialisations (model.init): random, word_vectors, lm_embedding, lm.")
-    ] = "random",
+        str | None,
+        typer.Option(
+            help="Comma-separated initialisations (model.init): random, word_vectors, lm_embedding, lm "
+            "[default: params.yaml's model.init]."
+        ),
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per variant: train.seed, train.seed + 1, ...")] = 3,
+    headline: Annotated[
+        bool,
+        typer.Option(
+            "--headline/--budget",
+            help="Train each run as the headline classifier (params.yaml as committed) instead of the "
+            "grid's budget settings (one model, no ensemble).",
+        ),
+    ] = False,
     settings: Annotated[
         list[str] | None,
-        typer.Option("--set", "-S", help="Extra param override for every variant, e.g. -S train.epochs=2."),
+        typer.Option("--set", "-S", help="Extra param override for every run, e.g. -S train.epochs=3."),
     ] = None,
+    budget_minutes: Annotated[
+        float, typer.Option(help="Refuse a grid estimated to take longer than this, unless --yes.")
+    ] = 90.0,
+    yes: Annotated[bool, typer.Option("--yes", help="Run even when the estimate is over the budget.")] = False,
     prefix: Annotated[str, typer.Option(help="Experiment names start with this.")] = "cmp",
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for variants.md, variants.csv, val_accuracy.png.")] = (
-        paths.COMPARE
-    ),
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for variants.md/.csv, accuracy.png, val_curves.png, run.json.")
+    ] = paths.COMPARE,
     run_experiments: Annotated[
-        bool, typer.Option("--run/--no-run", help="Train the variants, or only collect them.")
+        bool, typer.Option("--run/--no-run", help="Train the grid, or only collect its experiments.")
     ] = True,
 ) -> None:
-    """Train every cell variant as a DVC experiment (queue, one worker) and write one comparison."""
+    """Train every cell variant over several seeds as DVC experiments; write the table with error bars."""
     from stages.commands import compare
-    from stages.params import SCHEMA
+    from stages.io.params_file import SCHEMA
 
-    chosen = [cell.strip() for cell in cells.split(",") if cell.strip()]
-    allowed = SCHEMA["model"]["cell"].choices
-    bad = [cell for cell in chosen if cell not in allowed]
-    if bad or not chosen:
-        raise PipelineError(f"--cells {cells!r}: expected a comma-separated list of {', '.join(allowed)}")
+    chosen = _choices("--cells", cells, SCHEMA["model"]["cell"].choices)
     if bidirectional not in ("both", "true", "false"):
         raise PipelineError(f"--bidirectional {bidirectional!r}: expected both, true or false")
-    chosen_inits = tuple(init.strip() for init in inits.split(",") if init.strip())
-    allowed_inits = SCHEMA["model"]["init"].choices
-    if not chosen_inits or any(init not in allowed_inits for init in chosen_inits):
-        raise PipelineError(f"--inits {inits!r}: expected a comma-separated list of {', '.join(allowed_inits)}")
+    model, train = load_sections_of(("model", "train"), paths.PARAMS).values()
+    chosen_inits = _choices("--inits", inits if inits is not None else model["init"], SCHEMA["model"]["init"].choices)
+    if seeds < 1:
+        raise PipelineError(f"--seeds {seeds}: expected a whole number of seeds per variant, 1 or more")
+    if budget_minutes <= 0:
+        raise PipelineError(f"--budget-minutes {budget_minutes:g}: expected a positive number of minutes")
+    if not re.fullmatch(r"[a-z][a-z0-9]*", prefix):
+        raise PipelineError(f"--prefix {prefix!r}: expected lower-case letters and digits, starting with a letter")
     for setting in settings or []:
         if "=" not in setting:
-            raise PipelineError(f"--set {setting!r}: expected KEY=VALUE, e.g. train.epochs=2")
-    compare.run(chosen, bidirectional, settings or [], prefix, out_dir, train=run_experiments, inits=chosen_inits)
+            raise PipelineError(f"--set {setting!r}: expected KEY=VALUE, e.g. train.epochs=3")
+    grid_settings = ([] if headline else list(compare.BUDGET_SETTINGS)) + list(settings or [])
+    runs = compare.grid(chosen, bidirectional, chosen_inits, [train["seed"] + i for i in range(seeds)])
+    compare.run(runs, grid_settings, prefix, out_dir, train=run_experiments, budget_minutes=budget_minutes, yes=yes)
+
+
+def _choices(option: str, text: str, allowed: tuple) -> list[str]:
+    """A comma-separated option's items, each one of ``allowed``; anything else is a one-line error."""
+    chosen = [item.strip() for item in text.split(",") if item.strip()]
+    if not chosen or any(item not in allowed for item in chosen):
+        raise PipelineError(f"{option} {text!r}: expected a comma-separated list of {', '.join(allowed)}")
+    return list(dict.fromkeys(chosen))
 
 
 @app.command("report")

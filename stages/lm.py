@@ -18,10 +18,9 @@ honest held-out figure and no test text reaches training.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -215,7 +214,7 @@ def train_language_models(
     total = max(1, round(params.epochs * per_epoch))
     log_every = max(1, total // HISTORY_POINTS)
     print_ = checkpoint.fingerprint(params.model_dump(), fingerprint_parts, vocab_size, len(corpus.train))
-    state = load_state(state_dir, print_) or LMState(print_)
+    state = checkpoint.load_state(state_dir, print_, LMState) or LMState(print_)
     if state.step:
         checkpoint.load_variables(state_dir / state.variables_file, trainer.groups())
         log.info("resuming the language models at step %d of %d from %s", state.step, total, state_dir)
@@ -264,30 +263,12 @@ def train_language_models(
 
 
 def save_state(folder: Path, state: LMState, trainer: Trainer) -> None:
-    """Write the variables, then ``state.json`` naming them (the commit point), then drop the older file."""
+    """Write the variables of this step, then commit the state naming them."""
     folder.mkdir(parents=True, exist_ok=True)
-    previous = state.variables_file
+    previous = checkpoint.named(state)
     state.variables_file = f"step-{state.step}.npz"
     checkpoint.save_variables(folder / state.variables_file, trainer.groups())
-    write_json(folder / checkpoint.STATE_FILE, asdict(state))
-    if previous and previous != state.variables_file:
-        (folder / previous).unlink(missing_ok=True)
-
-
-def load_state(folder: Path, expected: str) -> LMState | None:
-    """The saved state if it exists, matches the fingerprint and names an existing file; otherwise start over."""
-    path = folder / checkpoint.STATE_FILE
-    if not path.is_file():
-        return None
-    try:
-        state = LMState(**json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, TypeError):
-        state = None
-    if state is None or state.fingerprint != expected or not (folder / state.variables_file).is_file():
-        log.warning("language-model state in %s belongs to other params or data: starting over", folder)
-        checkpoint.clear(folder)
-        return None
-    return state
+    checkpoint.commit(folder, state, previous)
 
 
 # --- the stage ------------------------------------------------------------------------

@@ -8,10 +8,10 @@ import tensorflow as tf
 
 from stages.errors import PipelineError
 from stages.io.arrays import Split, load_split, save_split
+from stages.io.params_file import problems_in
 from stages.nn import adversarial, checkpoint
 from stages.nn.model import build_model
 from stages.nn.saving import load
-from stages.params import problems_in
 from tests.project import default_params
 from tests.tiny import make_prepared, model_params, train_tiny
 

@@ -1,109 +1,201 @@
-"""Tests of stages/commands/compare.py: variant naming, the table, and the command's argument checks."""
+"""Tests of stages/commands/compare.py: the grid, the checks before it runs, the summary and table, the CLI."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from stages.cli import app
 from stages.commands import compare
+from stages.commands.compare import Run
+from stages.errors import PipelineError
 
 
-def test_variants_and_names():
-    assert compare.variants(["lstm", "gru"], "both") == [
-        ("lstm", False, "random"), ("lstm", True, "random"), ("gru", False, "random"), ("gru", True, "random")
+def test_grid_runs_every_variant_over_every_seed_with_readable_names():
+    runs = compare.grid(["lstm", "gru"], "both", ["random"], [42, 43])
+    assert [one.name("cmp") for one in runs] == [
+        "cmp-lstm-s42", "cmp-lstm-s43", "cmp-bilstm-s42", "cmp-bilstm-s43",
+        "cmp-gru-s42", "cmp-gru-s43", "cmp-bigru-s42", "cmp-bigru-s43",
     ]  # fmt: skip
-    assert compare.variants(["gru"], "true") == [("gru", True, "random")]
-    assert compare.variants(["gru"], "true", ("random", "lm")) == [("gru", True, "random"), ("gru", True, "lm")]
-    assert compare.variant_name("cmp", "simple_rnn", True) == "cmp-bisimplernn"
-    assert compare.variant_name("cmp", "gru", True, "lm_embedding") == "cmp-bigru-lmembedding"
+    assert Run("simple_rnn", True, "word_vectors", 44).name("cmp") == "cmp-bisimplernn-wv-s44"
+    assert Run("gru", False, "lm_embedding", 1).variant == "gru-lmemb"
 
 
-def test_grid_is_queued_with_dvcs_sweep_syntax():
-    assert compare.sweeps(["lstm", "gru"], "both", ("random", "lm_embedding"), "cmp") == [
-        ["-n", "cmp", "-S", "model.cell=lstm,gru", "-S", "model.bidirectional=true,false",
-         "-S", "model.init=random,lm_embedding"],
+def test_each_run_sets_its_cell_direction_init_and_seed():
+    assert Run("lstm", True, "random", 43).settings() == [
+        "model.cell=lstm", "model.bidirectional=true", "model.init=random", "train.seed=43"
+    ]  # fmt: skip
+    # the language models must have the classifier's cell to transfer their recurrent weights
+    assert Run("simple_rnn", False, "lm", 42).settings()[-1] == "lm.cell=simple_rnn"
+    assert compare.is_ours("cmp-bigru-s42", "cmp") and compare.is_ours("cmp-lstm-lmemb-s7", "cmp")
+    assert not compare.is_ours("cmp-3", "cmp") and not compare.is_ours("other-bigru-s42", "cmp")
+
+
+def test_queue_runs_each_experiment_once_targeting_blend(monkeypatch):
+    calls = []
+    monkeypatch.setattr(compare, "experiment_rows", lambda: [{"Experiment": "cmp-gru-s1"}, {"Experiment": "mine"}])
+    monkeypatch.setattr(compare, "dvc", lambda *args, **kwargs: calls.append(args) or "")
+    compare.run_grid([Run("gru", False, "random", 1)], ["train.ensemble=1"], "cmp")
+    assert calls == [
+        ("exp", "remove", "cmp-gru-s1"),  # an earlier grid's run of the same name, not the user's own
+        ("exp", "run", "--queue", "-n", "cmp-gru-s1", "-S", "train.ensemble=1", "-S", "model.cell=gru",
+         "-S", "model.bidirectional=false", "-S", "model.init=random", "-S", "train.seed=1", "blend"),
+        ("exp", "run", "--run-all", "-j", "1"),
     ]  # fmt: skip
 
 
-def test_lm_init_sweeps_language_models_of_the_variants_cell():
-    assert compare.sweeps(["simple_rnn", "gru"], "true", ("lm",), "cmp") == [
-        ["-n", "cmp-lm-simplernn", "-S", "model.cell=simple_rnn", "-S", "lm.cell=simple_rnn",
-         "-S", "model.bidirectional=true", "-S", "model.init=lm"],
-        ["-n", "cmp-lm-gru", "-S", "model.cell=gru", "-S", "lm.cell=gru", "-S", "model.bidirectional=true",
-         "-S", "model.init=lm"],
-    ]  # fmt: skip
-    assert compare.is_ours("cmp-3", "cmp") and compare.is_ours("cmp-lm-gru-2", "cmp")
-    assert not compare.is_ours("cmp-bigru", "cmp") and not compare.is_ours("other-1", "cmp")
+@pytest.mark.parametrize(
+    ("status", "remedy"), [("Failed", "dvc queue remove --failed"), ("Queued", "dvc queue remove --queued")]
+)
+def test_leftovers_in_the_queue_stop_the_grid_and_say_what_to_do(status, remedy):
+    tasks = [{"name": "old-1", "status": status, "rev": "abc1234"}, {"name": "fine", "status": "Success"}]
+    with pytest.raises(PipelineError, match=rf"1 {status.lower()} experiment.*old-1.*`dvc queue logs old-1`.*{remedy}"):
+        compare.check_queue(tasks)
+    compare.check_queue([{"name": "fine", "status": "Success"}])  # finished runs are no obstacle
 
 
-def test_table_markdown_lists_every_variant():
-    table = pd.DataFrame(
-        [
-            {"variant": "cmp-gru", "experiment": "cmp-2", "init": "random", "test_accuracy": 0.88, "test_f1": 0.87,
-             "test_roc_auc": 0.95, "train_time_s": 100.4, "epochs_run": 3, "params": 1234567},
-        ]
-    )  # fmt: skip
-    markdown = compare.table_markdown(table, ["train.epochs=2"])
-    assert "| cmp-gru | cmp-2 | random | 0.8800 | 0.8700 | 0.9500 | 100 | 3 | 1,234,567 |" in markdown
-    assert "`train.epochs=2`" in markdown
+def test_estimate_scales_the_measured_rate_by_recurrent_cost():
+    params = {"model": {"cell": "gru", "bidirectional": True, "units": 64, "embedding_dim": 100, "layers": 1},
+              "train": {"adversarial": "at", "epochs": 2}}  # fmt: skip
+    # the headline trains 100 reviews/s: a run like it takes 2 epochs x 1000 reviews / 100 plus the allowance
+    same = compare.estimate_s([Run("gru", True, "random", 1)], params, [], 100.0, 1000)
+    assert same == pytest.approx(20 + compare.OVERHEAD_S)
+    one_way = compare.estimate_s([Run("gru", False, "random", 1)], params, [], 100.0, 1000)
+    assert one_way == pytest.approx(10 + compare.OVERHEAD_S)  # half the recurrent work
+    plain = compare.estimate_s([Run("gru", True, "random", 1)], params, ["train.adversarial=none"], 100.0, 1000)
+    assert plain == pytest.approx(10 + compare.OVERHEAD_S)  # one pass per batch instead of two
+    compare.check_budget(3600, 60, yes=False)
+    with pytest.raises(PipelineError, match="about 61 minutes, over the 60-minute budget: pass --yes"):
+        compare.check_budget(3660, 60, yes=False)
+    compare.check_budget(3660, 60, yes=True)
 
 
-def test_collect_reads_params_metrics_and_history_through_dvc_api(monkeypatch):
-    rows = [  # as dvc.api.exp_show gives them: values through text, numbers as floats
-        {"Experiment": "cmp-2", "rev": "abc1234", "model.cell": "gru", "model.bidirectional": "False",
-         "model.init": "random", "params.yaml:train.epochs": 4.0},
-        {"Experiment": "cmp-1", "rev": "def5678", "model.cell": "gru", "model.bidirectional": "False",
-         "model.init": "random"},  # an older run of the same variant: ignored
-        {"Experiment": "elsewhere", "rev": "0", "model.cell": "lstm", "model.bidirectional": "False",
-         "model.init": "random"},
-    ]  # fmt: skip
-    read = []
-    figures = {"abc1234": {"test_accuracy": 0.9, "test_f1": 0.91, "test_roc_auc": 0.95, "train_time_s": 12.0,
-                           "epochs_run": 2, "params": 99}}  # fmt: skip
-    monkeypatch.setattr(compare, "experiment_rows", lambda: rows)
-    monkeypatch.setattr(compare, "read_figures", lambda rev: figures[rev])
-    monkeypatch.setattr(
-        compare,
-        "read_history",
-        lambda rev: read.append(rev) or pd.DataFrame({"epoch": [1, 2], "val_accuracy": [0.8, 0.85]}),
-    )
-    table, histories = compare.collect([("gru", False, "random")], "cmp")
-    assert table.iloc[0].to_dict() == {
-        "variant": "cmp-gru", "experiment": "cmp-2", "cell": "gru", "bidirectional": False, "init": "random",
-        "test_accuracy": 0.9, "test_f1": 0.91, "test_roc_auc": 0.95, "train_time_s": 12.0, "epochs_run": 2, "params": 99,
+def _run_result(accuracy, val_accuracy, correct, epochs=(0.5, 0.6)):
+    return {
+        "test_accuracy": accuracy, "test_f1": accuracy, "test_roc_auc": 0.9, "val_accuracy": val_accuracy,
+        "val_loss": 0.3, "epoch_time_s": 10.0, "reviews_per_s": 100.0, "epochs_to_best": 2.0, "params": 1000,
+        "history": pd.DataFrame({"epoch": [1, 2], "val_loss": [0.4, 0.3], "val_accuracy": list(epochs)}),
+        "correct": np.asarray(correct, dtype=bool),
     }  # fmt: skip
-    assert read == ["abc1234"] and histories["cmp-gru"]["val_accuracy"].tolist() == [0.8, 0.85]
-    with pytest.raises(Exception, match="cmp-lstm not found"):
-        compare.collect([("lstm", False, "random")], "cmp")
+
+
+@pytest.fixture(scope="module")
+def summary():
+    """Two variants over two seeds (one seed of ``gru`` failed) and the baseline, on 200 test reviews."""
+    rng = np.random.default_rng(0)
+    strong = rng.random((2, 200)) < 0.9
+    weak = rng.random(200) < 0.6
+    results = {
+        Run("lstm", True, "random", 1): _run_result(strong[0].mean(), 0.80, strong[0]),
+        Run("lstm", True, "random", 2): _run_result(strong[1].mean(), 0.82, strong[1]),
+        # best on validation, worse on test: the reference of the paired test all the same
+        Run("gru", False, "random", 1): _run_result(weak.mean(), 0.85, weak),
+        Run("gru", False, "random", 2): {"failure": "failed: Killed (`dvc queue logs cmp-gru-s2`)"},
+    }
+    reference = {"variant": "baseline", "label": "n-grams", "test_accuracy": 0.9, "test_f1": 0.9, "test_roc_auc": 0.95,
+                 "val_accuracy": 0.9, "params": 50, "train_time_s": 1.0, "correct": strong[0]}  # fmt: skip
+    return results, compare.summarise(results, reference, resamples=2000), strong, weak
+
+
+def test_summary_gives_means_over_seeds_and_tests_against_the_best_on_validation(summary):
+    _, table, strong, weak = summary
+    rows = table.set_index("variant")
+    assert rows.loc["bilstm", "seeds"] == 2 and rows.loc["gru", "seeds"] == 1 and rows.loc["gru", "failed"] == 1
+    assert rows.loc["bilstm", "test_accuracy"] == pytest.approx(strong.mean())
+    assert rows.loc["bilstm", "test_accuracy_std"] == pytest.approx(np.std(strong.mean(axis=1), ddof=1))
+    assert rows.loc["gru", "best"] and not rows.loc["bilstm", "best"]  # chosen on validation, not test
+    assert rows.loc["bilstm", "diff_vs_best"] == pytest.approx(strong.mean() - weak.mean())
+    assert rows.loc["bilstm", "significant"] and rows.loc["baseline", "significant"]  # 30 points on 200 reviews
+    assert rows.loc["bilstm", "ci_low"] < strong.mean() < rows.loc["bilstm", "ci_high"]
+    assert "s2 failed: Killed" in rows.loc["gru", "failures"]
+
+
+def test_table_shows_every_variant_its_failures_and_how_it_was_made(summary, tmp_path):
+    results, table, _, _ = summary
+    info = {"runs": 4, "seeds": [1, 2], "machine": "2 CPU cores (test), no GPU", "wall_minutes": 3}
+    markdown = compare.table_markdown(table, ["train.ensemble=1"], info)
+    assert "`train.ensemble=1`" in markdown and "seeds 1, 2" in markdown and "2 CPU cores (test), no GPU" in markdown
+    assert "(**gru**)" in markdown  # the reference of the paired test is named
+    bilstm = next(line for line in markdown.splitlines() if line.startswith("| bilstm |"))
+    # no resample favours gru: p = 2 x 1 / 2001 (the smallest 2,000 resamples allow), x 2 comparisons (Holm)
+    assert "0.8750 ± 0.0354" in bilstm and "**+27.50 pts (p 0.002)**" in bilstm
+    assert "| gru | 1 (1 failed) |" in markdown and "Failed runs: gru s2 failed: Killed" in markdown
+    assert "| baseline | 1 |" in markdown
+    compare.write(table, results, ["train.ensemble=1"], info, tmp_path)
+    assert (tmp_path / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "val_curves.png").read_bytes()[:4] == b"\x89PNG"
+    csv = pd.read_csv(tmp_path / "variants.csv")
+    assert list(csv["variant"]) == ["bilstm", "gru", "baseline"] and "p_holm" in csv.columns
+
+
+def test_a_variant_whose_every_seed_failed_is_a_failed_row():
+    results = {Run("gru", True, "random", 1): {"failure": "failed: out of memory (`dvc queue logs x`)"}}
+    table = compare.summarise(results, None)
+    markdown = compare.table_markdown(table, [], {})
+    assert "| bigru | 0 | failed | s1 failed: out of memory (`dvc queue logs x`) |" in markdown
+
+
+def test_collect_reads_named_experiments_and_marks_the_missing(monkeypatch):
+    monkeypatch.setattr(compare, "experiment_commits", lambda since=0.0: {"cmp-gru-s1": "abc", "other": "def"})
+    monkeypatch.setattr(compare, "read_run", lambda commit, labels, threshold: {"commit": commit})
+    monkeypatch.setattr(compare, "queue_tasks", lambda: [{"name": "cmp-gru-s2", "status": "Failed"}])
+    monkeypatch.setattr(compare, "dvc", lambda *args, **kwargs: "Running stage 'train'\nMemoryError: no room\n\n")
+    runs = [Run("gru", False, "random", 1), Run("gru", False, "random", 2), Run("gru", False, "random", 3)]
+    found = compare.collect(runs, "cmp", np.zeros(3), 0.5)
+    assert found[runs[0]] == {"commit": "abc"}
+    assert found[runs[1]] == {"failure": "failed: MemoryError: no room (`dvc queue logs cmp-gru-s2`)"}
+    assert found[runs[2]]["failure"].startswith("not found: it never ran")
+
+
+def test_epochs_to_best_reads_single_models_and_ensembles():
+    assert compare.epochs_to_best({"best_epoch": 2}) == 2
+    assert compare.epochs_to_best({"members": {"1": {"best_epoch": 1}, "2": {"best_epoch": 2}}}) == 1.5
+
+
+def test_baseline_is_a_reference_row_with_its_predictions(tmp_path):
+    metrics, predictions = tmp_path / "baseline_metrics.json", tmp_path / "baseline.npz"
+    labels = np.array([1, 0, 1, 1], dtype=np.int8)
+    assert compare.baseline_reference(metrics, predictions, labels, 0.5) is None  # the stage has not run
+    metrics.write_text(json.dumps({"baseline": {
+        "model": "NB-weighted 1-3-gram logistic regression", "features": 1500, "train_time_s": 3.0,
+        "val": {"accuracy": 0.91}, "test": {"accuracy": 0.75, "f1": 0.8, "roc_auc": 0.9},
+    }}))  # fmt: skip
+    np.savez(predictions, val=np.zeros(2), test=np.array([0.9, 0.2, 0.4, 0.7]))
+    row = compare.baseline_reference(metrics, predictions, labels, 0.5)
+    assert row["correct"].tolist() == [True, True, False, True] and row["val_accuracy"] == 0.91
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--cells", "lstm,transformer"], "expected a comma-separated list of simple_rnn, lstm, gru"),
+        (
+            ["--cells", "lstm,transformer"],
+            "--cells 'lstm,transformer': expected a comma-separated list of simple_rnn, lstm, gru",
+        ),
         (["--bidirectional", "maybe"], "expected both, true or false"),
         (["--inits", "random,glove"], "expected a comma-separated list of random, word_vectors, lm_embedding, lm"),
+        (["--seeds", "0"], "--seeds 0: expected a whole number of seeds per variant, 1 or more"),
+        (["--seeds", "-2"], "--seeds -2: expected"),
+        (["--budget-minutes", "0"], "expected a positive number of minutes"),
+        (["--prefix", "Cmp_1"], "expected lower-case letters and digits"),
         (["-S", "train.epochs"], "expected KEY=VALUE"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(args, message):
     result = CliRunner().invoke(app, ["compare", *args], catch_exceptions=False)
     assert result.exit_code == 1
-    assert message in result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
 
 
-def test_baseline_is_a_reference_row_of_the_table(tmp_path):
-    path = tmp_path / "baseline_metrics.json"
-    assert compare.baseline_row(path) == {}  # the stage has not run: no row
-    path.write_text(json.dumps({"baseline": {
-        "model": "NB-weighted 1-2-gram logistic regression", "features": 1500000, "train_time_s": 31.2,
-        "val": {"accuracy": 0.91}, "test": {"accuracy": 0.915, "f1": 0.914, "roc_auc": 0.97},
-    }}))  # fmt: skip
-    row = compare.baseline_row(path)
-    table = pd.DataFrame([row])
-    markdown = compare.table_markdown(table, [])
-    assert ("| baseline | (baseline stage) | NB-weighted 1-2-gram logistic regression | 0.9150 | 0.9140 | 0.9700 "
-            "| 31 | — | 1,500,000 |") in markdown  # fmt: skip
-    assert row["val_accuracy"] == 0.91  # the dashed line of the curves figure
+def test_a_grid_over_budget_or_behind_failed_runs_does_not_start(monkeypatch):
+    queued = []
+    monkeypatch.setattr(compare, "run_grid", lambda *args: queued.append(args))
+    monkeypatch.setattr(compare, "queue_tasks", lambda: [])
+    result = CliRunner().invoke(app, ["compare", "--budget-minutes", "1"], catch_exceptions=False)
+    assert result.exit_code == 1 and "over the 1-minute budget: pass --yes" in result.output
+    monkeypatch.setattr(compare, "queue_tasks", lambda: [{"name": "cmp-gru-s42", "status": "Failed"}])
+    result = CliRunner().invoke(app, ["compare"], catch_exceptions=False)
+    assert result.exit_code == 1 and "dvc queue remove --failed" in result.output
+    assert queued == []

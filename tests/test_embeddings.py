@@ -7,9 +7,9 @@ import pytest
 
 from stages import embeddings
 from stages.errors import PipelineError
+from stages.io.params_file import problems_in
 from stages.nn import pretrained
 from stages.nn.model import build_model
-from stages.params import problems_in
 from stages.text import OOV_TOKEN, read_vocabulary, tokenize
 from tests.project import default_params
 from tests.tiny import defaults, model_params, train_tiny

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from stages import lm, paths
 from stages.errors import PipelineError
-from stages.nn import language_model
+from stages.nn import checkpoint, language_model
 from stages.nn.saving import load
 from stages.text import read_vocabulary, token_index, tokenize
 from tests.tiny import lm_params
@@ -193,7 +193,7 @@ def test_state_of_other_params_is_not_resumed(lm_data, tmp_path, monkeypatch):
     state.mkdir()
     (state / "state.json").write_text(json.dumps({"fingerprint": "other", "step": 3, "variables_file": "x.npz"}))
     (state / "x.npz").write_bytes(b"")
-    assert lm.load_state(state, "mine") is None and not state.exists()
+    assert checkpoint.load_state(state, "mine", lm.LMState) is None and not state.exists()
 
 
 def test_text_shorter_than_one_batch_is_a_clear_error(lm_data, tmp_path):

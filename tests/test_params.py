@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from stages.cli import app
 from stages.errors import PipelineError
-from stages.params import SCHEMA, load_sections, params_doc, params_table, problems_in, section_problems
+from stages.io.params_file import SCHEMA, load_sections, params_doc, params_table, problems_in, section_problems
 from tests.project import ROOT, default_params, write_params
 
 

@@ -231,12 +231,19 @@ def test_dvc_exp_show_reports_live_steps_while_training_and_plots_render(repo, t
     assert "up to date" in sh(repo, "dvc", "status")
 
 
-def test_compare_trains_variants_as_experiments(repo):
-    output = sh(repo, "stages", "compare", "--cells", "simple_rnn,gru", "--bidirectional", "false", "--prefix", "t")
-    assert "Running stage 'download'" not in output and "Running stage 'prepare'" not in output
-    table = (repo / "reports/compare/variants.md").read_text()
-    assert "| t-simplernn |" in table and "| t-gru |" in table
-    assert (repo / "reports/compare/val_accuracy.png").read_bytes()[:4] == b"\x89PNG"
+def test_compare_trains_variants_over_seeds_as_experiments_without_rerunning_shared_stages(repo):
+    output = sh(repo, "stages", "compare", "--cells", "gru", "--bidirectional", "false", "--seeds", "2", "--prefix", "t",
+                "--yes")  # fmt: skip
+    assert output.count("Running stage 'train'") == 2  # one variant x 2 seeds
+    for shared in ("download", "prepare", "lm", "embeddings", "baseline"):
+        assert f"Running stage '{shared}'" not in output and f"Stage '{shared}' didn't change, skipping" in output
+    table = pd.read_csv(repo / "reports/compare/variants.csv").set_index("variant")
+    assert list(table.index) == ["gru-wv", "baseline"] and table.loc["gru-wv", "seeds"] == 2
+    assert table["ci_low"].notna().all() and table.loc["gru-wv", "best"] and pd.notna(table.loc["baseline", "p_holm"])
+    for figure in ("accuracy.png", "val_curves.png"):
+        assert (repo / "reports/compare" / figure).read_bytes()[:4] == b"\x89PNG"
+    shown = sh(repo, "dvc", "exp", "show", "--no-pager", "--csv")
+    assert "t-gru-wv-s42" in shown and "t-gru-wv-s43" in shown
 
 
 def test_shared_remote_push_pull_and_experiments_between_clones(repo, tmp_path):

@@ -96,6 +96,26 @@ def test_pr_workflow_has_the_steps_a_reviewer_relies_on():
     assert "gh pr comment" in commands and "--edit-last --create-if-none --body-file reports/report.md" in commands
     assert "dvc params diff" in commands and "dvc metrics diff" in commands and "$GITHUB_STEP_SUMMARY" in commands
     upload = next(step for step in steps if step.get("uses", "").startswith("actions/upload-artifact"))
-    assert "reports/figures/" in upload["with"]["path"] and "reports/plots-diff/" in upload["with"]["path"]
+    assert (
+        "reports/figures/" in upload["with"]["path"]
+        and "reports/compare/" in upload["with"]["path"]
+        and "reports/plots-diff/" in upload["with"]["path"]
+    )
     installed = (ROOT / "Makefile").read_text()
     assert ".venv/bin/.installed" in commands and "$(BIN)/.installed:" in installed
+
+
+def test_report_shows_the_committed_comparison_with_its_figures(tmp_path, monkeypatch):
+    from stages.commands import report
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "reports" / "report.md"
+    assert report.compare_section(out) == ["No comparison found: run `stages compare`.", ""]
+    (tmp_path / "reports/compare").mkdir(parents=True)
+    (tmp_path / "reports/compare/variants.md").write_text("# Cell variants compared\n\n| variant |\n| bigru |\n")
+    (tmp_path / "reports/compare/accuracy.png").write_bytes(b"\x89PNG")
+    lines = report.compare_section(out)
+    assert "| bigru |" in lines and "# Cell variants compared" not in lines
+    assert "![Test accuracy per variant](compare/accuracy.png)" in lines
+    linked = report.compare_section(out, "https://example.org/run#artifacts")
+    assert not any(line.startswith("![") for line in linked) and "[the run's artifact]" in linked[-2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stages import prepare
-from stages.params import SCHEMA
+from stages.io.params_file import SCHEMA
 from tests.synthetic import review_table
 
 

@@ -113,6 +113,23 @@ def figures_section(report_path: Path, figures_url: str = "") -> list[str]:
     return lines
 
 
+COMPARE_FIGURES = (("Test accuracy per variant", "accuracy.png"), ("Validation curves per variant", "val_curves.png"))
+
+
+def compare_section(report_path: Path, figures_url: str = "") -> list[str]:
+    """The committed ``stages compare`` table (its mean ± std, interval and significance) and its two figures."""
+    table = paths.COMPARE / "variants.md"
+    if not table.is_file():
+        return ["No comparison found: run `stages compare`.", ""]
+    lines = [line for line in table.read_text(encoding="utf-8").splitlines() if not line.startswith("# ")]
+    present = [(title, paths.COMPARE / name) for title, name in COMPARE_FIGURES if (paths.COMPARE / name).exists()]
+    if figures_url:
+        return [*lines, "", f"Its figures are in [the run's artifact]({figures_url}).", ""]
+    for title, figure in present:
+        lines += ["", f"![{title}]({os.path.relpath(figure, report_path.parent)})"]
+    return [*lines, ""]
+
+
 def generations_section() -> list[str]:
     """The language model's generations from fixed prompts, as the lm stage wrote them."""
     if not paths.LM_GENERATIONS.is_file():
@@ -141,6 +158,8 @@ def build(base: str, report_path: Path, figures_url: str = "") -> str:
         "## Plots",
         "",
         *figures_section(report_path, figures_url),
+        "## Cell variants (`stages compare`)",
+        *compare_section(report_path, figures_url),
         "## Language model generations",
         *generations_section(),
     ]

@@ -1,10 +1,17 @@
-"""Resumable training: the state after each epoch, early stopping, and interruption by Ctrl-C or SIGTERM.
+"""Resumable training, one format for both trainings: ``state.json`` naming ``.npz`` files of variables.
 
-After every epoch the callback writes the model's and the optimizer's variables (seed
-generator states included) to ``epoch-N.npz`` and then ``state.json`` naming it, both
-atomically, so a kill at any moment leaves the last complete epoch. A rerun with the same
-fingerprint (params and prepared data) resumes there; the batch order of each epoch
-depends only on the seed and the epoch number, so the result equals an uninterrupted run.
+A state is a dataclass (:class:`TrainingState` for the classifier's epochs, ``LMState`` in
+``stages/lm.py`` for the language models' steps) with a ``fingerprint`` of its params and data
+and the ``*_file`` names of the variables it needs. :func:`commit` writes it: the variables
+first, then ``state.json`` naming them (the commit point), both atomically, then drops the
+files it no longer names, so a kill at any moment leaves the last complete state.
+:func:`load_state` gives it back only when the fingerprint matches and every named file
+exists. The batch order depends only on the seed and the epoch (or step), so a resumed run
+equals an uninterrupted one.
+
+Keras's ``BackupAndRestore`` is not used: it keeps the weights, the optimizer and the epoch,
+but not the history, the early-stopping bookkeeping or the DVCLive rows that a resumed run
+must continue, and the language models train in their own loop, outside ``Model.fit``.
 """
 
 from __future__ import annotations
@@ -56,23 +63,38 @@ def fingerprint(*parts: object, files: tuple[Path, ...] = ()) -> str:
     return digest.hexdigest()
 
 
-def load_state(folder: Path, expected_fingerprint: str) -> TrainingState | None:
-    """The saved state if it exists and matches; a stale or damaged one is removed."""
+def load_state(folder: Path, expected_fingerprint: str, kind: type | None = None):
+    """The saved state (a ``kind``, by default :class:`TrainingState`) if it matches and every file it names
+    exists; a stale or damaged one is removed."""
+    kind = kind or TrainingState
     path = folder / STATE_FILE
     if not path.is_file():
         return None
     try:
-        state = TrainingState(**json.loads(path.read_text(encoding="utf-8")))
+        state = kind(**json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, TypeError):
-        log.warning("ignoring damaged training state in %s", folder)
-        clear(folder)
-        return None
-    named = [name for name in (state.variables_file, state.best_file) if name]
-    if state.fingerprint != expected_fingerprint or not all((folder / name).is_file() for name in named):
-        log.warning("training state in %s belongs to other params or data: starting over", folder)
+        state = None
+    if (
+        state is None
+        or state.fingerprint != expected_fingerprint
+        or not all((folder / n).is_file() for n in named(state))
+    ):
+        log.warning("resumable state in %s belongs to other params or data, or is damaged: starting over", folder)
         clear(folder)
         return None
     return state
+
+
+def named(state) -> set[str]:
+    """The files a state needs: the values of its ``*_file`` fields."""
+    return {value for key, value in asdict(state).items() if key.endswith("_file") and value}
+
+
+def commit(folder: Path, state, superseded: set[str]) -> None:
+    """Write ``state.json`` (its variables are already written), then remove the files it no longer names."""
+    write_json(folder / STATE_FILE, asdict(state))
+    for name in superseded - named(state):
+        (folder / name).unlink(missing_ok=True)
 
 
 def clear(folder: Path) -> None:
@@ -141,7 +163,7 @@ class Checkpoint(keras.callbacks.Callback):
         for key in HISTORY_KEYS:
             state.history.setdefault(key, []).append(float(logs[key]))
         state.epochs_done = epoch + 1
-        previous = {state.variables_file, state.best_file}
+        previous = named(state)
         if logs["val_loss"] < state.best_val_loss:
             state.best_val_loss, state.best_epoch, state.wait = float(logs["val_loss"]), epoch + 1, 0
             state.best_file = f"best-{epoch + 1}.npz"
@@ -151,9 +173,7 @@ class Checkpoint(keras.callbacks.Callback):
         state.variables_file = f"epoch-{epoch + 1}.npz"
         save_variables(self.folder / state.variables_file, model_groups(self.model))
         state.wall_time_s = self.wall_before + self.elapsed()
-        write_json(self.folder / STATE_FILE, asdict(state))  # the commit point: names complete files only
-        for name in previous - {state.variables_file, state.best_file, ""}:
-            (self.folder / name).unlink(missing_ok=True)
+        commit(self.folder, state, previous)
         if state.wait >= self.patience:
             self.model.stop_training = True
 

@@ -470,12 +470,14 @@ def write(table: pd.DataFrame, results: dict[Run, dict], settings: list[str], ru
     columns = [c for c in table.columns if c != "correct"]
     write_text(out_dir / "variants.csv", table[columns].to_csv(index=False, lineterminator="\n", float_format="%.6g"))
     write_text(out_dir / "variants.md", table_markdown(table, settings, run_info))
-    accuracy_figure(table, results, out_dir / "accuracy.png")
-    curves_figure(results, out_dir / "val_curves.png")
+    accuracy_figure(table, results, out_dir / FIGURES[0][1])
+    curves_figure(results, out_dir / FIGURES[1][1])
     log.info("wrote %s", ", ".join(str(out_dir / n) for n in OUTPUTS))
 
 
-OUTPUTS = ("variants.md", "variants.csv", "accuracy.png", "val_curves.png")
+# The figures, (title, file name): also shown by `stages report` and `stages results`.
+FIGURES = (("Test accuracy per variant", "accuracy.png"), ("Validation curves per variant", "val_curves.png"))
+OUTPUTS = ("variants.md", "variants.csv", *(name for _, name in FIGURES))
 
 
 # --- the command ----------------------------------------------------------------------------------

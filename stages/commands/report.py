@@ -113,15 +113,14 @@ def figures_section(report_path: Path, figures_url: str = "") -> list[str]:
     return lines
 
 
-COMPARE_FIGURES = (("Test accuracy per variant", "accuracy.png"), ("Validation curves per variant", "val_curves.png"))
-
-
 def compare_section(report_path: Path, figures_url: str = "") -> list[str]:
     """The committed ``stages compare`` table (its mean ± std, interval and significance) and its two figures."""
     table = paths.COMPARE / "variants.md"
     if not table.is_file():
         return ["No comparison found: run `stages compare`.", ""]
     lines = [line for line in table.read_text(encoding="utf-8").splitlines() if not line.startswith("# ")]
+    from stages.commands.compare import FIGURES as COMPARE_FIGURES
+
     present = [(title, paths.COMPARE / name) for title, name in COMPARE_FIGURES if (paths.COMPARE / name).exists()]
     if figures_url:
         return [*lines, "", f"Its figures are in [the run's artifact]({figures_url}).", ""]

@@ -142,7 +142,9 @@ def results_markdown(root: Path = Path(".")) -> str:
     if variants.is_file():
         table = variants.read_text(encoding="utf-8").split("\n", 1)[1].strip()
         parts += ["## Variants (`stages compare`)", "", table, ""]
-        for title, name in (("Test accuracy per variant", "accuracy.png"), ("Validation curves", "val_curves.png")):
+        from stages.commands.compare import FIGURES
+
+        for title, name in FIGURES:
             if (root / paths.COMPARE / name).is_file():
                 parts += [f"![{title}](../{(paths.COMPARE / name).as_posix()})", ""]
     return "\n".join(parts)

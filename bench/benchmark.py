@@ -367,7 +367,7 @@ def bench_lm(args: argparse.Namespace) -> None:
 
     vocab_size = len(read_vocabulary(paths.VOCAB))
     corpus = lm.build_corpus(paths.REVIEWS_TABLE, paths.UNLABELED_TABLE, paths.PREPARED)
-    base = lm.LMParams(**load_sections("lm", paths.PARAMS)["lm"])
+    base = lm.LM(**load_sections("lm", paths.PARAMS)["lm"])
     configs = [base]
     for text in filter(None, args.lm_configs.split(",")):
         cell, units, embedding_dim, *batch = text.split(":")
@@ -376,7 +376,7 @@ def bench_lm(args: argparse.Namespace) -> None:
             "embedding_dim": int(embedding_dim),
             "batch_size": int(batch[0]) if batch else base.batch_size,
         }
-        configs.append(lm.LMParams(**{**vars(base), "cell": cell, **size}))
+        configs.append(lm.LM(**{**vars(base), "cell": cell, **size}))
     rate = matmul_gflops()
     print(f"lm: matrix multiply (float32, 2048 x 2048) at {rate:.0f} GFLOPS on {os.cpu_count()} CPUs")
     runs = [(base, False)] + [(params, True) for params in configs]  # the first: TensorFlow's own sampled softmax

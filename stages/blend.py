@@ -19,12 +19,10 @@ from stages import paths
 from stages.errors import PipelineError
 from stages.io.arrays import load_split
 from stages.io.atomic import write_json, write_summary
-from stages.params import section_class
+from stages.params import Blend
 from stages.scores import binary_metrics
 
 log = logging.getLogger(__name__)
-
-BlendParams = section_class("blend")  # steps
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ def load_predictions(path: Path, what: str, labels: dict[str, np.ndarray]) -> di
     return found
 
 
-def run(params: BlendParams, files: BlendPaths = BlendPaths()) -> dict:
+def run(params: Blend, files: BlendPaths = BlendPaths()) -> dict:
     """The whole stage: read both models' predictions, choose the weight on val, score test; returns the metrics."""
     labels = {split: load_split(paths.split_arrays(split, files.prepared)).y for split in ("val", "test")}
     rnn = load_predictions(files.recurrent, "the recurrent classifier's", labels)

@@ -22,7 +22,7 @@ from stages.io.params_file import (
     stage_help,
     validate_file,
 )
-from stages.params import section_class
+from stages.params import SECTIONS
 
 app = typer.Typer(
     help="Train and compare recurrent networks on IMDB reviews; each command is one DVC stage.",
@@ -64,7 +64,7 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def sections(stage: str, params: Path) -> tuple:
     """The params objects ``stage`` reads (its sections, in ``STAGE_SECTIONS`` order), checked, ready for ``run``."""
-    return tuple(section_class(name)(**values) for name, values in load_sections(stage, params).items())
+    return tuple(SECTIONS[name](**values) for name, values in load_sections(stage, params).items())
 
 
 def _stage(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

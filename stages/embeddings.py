@@ -34,12 +34,11 @@ from stages.errors import PipelineError
 from stages.io.arrays import Encoding, Split, save_split
 from stages.io.atomic import atomic_path, write_json, write_text
 from stages.io.corpus import pretraining_text
-from stages.params import section_class
+from stages.params import Embeddings
 from stages.text import OOV_TOKEN, PAD_ID, encode, pad, read_vocabulary, token_index
 
 log = logging.getLogger(__name__)
 
-EmbeddingsParams = section_class("embeddings")  # method, dim, architecture, window, epochs, ... as in params.yaml
 
 # Words whose nearest neighbours the report lists: sentiment, genres, names, film words.
 PROBE_WORDS = (
@@ -69,7 +68,7 @@ class EmbeddingsPaths(paths.StagePaths):
                    out / "unlabeled.npz", out / "embeddings.md", out / "embeddings_metrics.json")  # fmt: skip
 
 
-def run(params: EmbeddingsParams, files: EmbeddingsPaths = EmbeddingsPaths(), unlabeled_limit: int = 0) -> dict:
+def run(params: Embeddings, files: EmbeddingsPaths = EmbeddingsPaths(), unlabeled_limit: int = 0) -> dict:
     """The whole stage: read the pretraining text, train the vectors, align them to the vocabulary, report.
 
     ``unlabeled_limit`` > 0 (a quick run's ``prepare.limit``) reads only that many unlabeled reviews.
@@ -126,7 +125,7 @@ def stable_hash(word: str) -> int:
     return zlib.crc32(word.encode("utf-8"))
 
 
-def train_vectors(sentences: list[list[str]], params: EmbeddingsParams):
+def train_vectors(sentences: list[list[str]], params: Embeddings):
     """Train gensim's model as ``params`` say; return its ``KeyedVectors`` (never saved in gensim's own format)."""
     from gensim.models import FastText, Word2Vec
     from gensim.models.callbacks import CallbackAny2Vec
@@ -181,7 +180,7 @@ def nearest(vectors: np.ndarray, vocabulary: list[str], word: str, count: int = 
     return [vocabulary[i] for i in np.argsort(-similarity, kind="stable")[:count]]
 
 
-def neighbours_markdown(vectors: np.ndarray, vocabulary: list[str], params: EmbeddingsParams, figures: dict) -> str:
+def neighbours_markdown(vectors: np.ndarray, vocabulary: list[str], params: Embeddings, figures: dict) -> str:
     """``reports/embeddings.md``: what the vectors learned, as nearest neighbours a reviewer can read."""
     lines = [
         "# Word vectors: nearest neighbours",

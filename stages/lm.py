@@ -39,7 +39,7 @@ from stages.nn.language_model import (
     full_cross_entropy,
     next_word_loss,
 )
-from stages.params import section_class
+from stages.params import LM
 from stages.text import OOV_ID, encode, read_vocabulary, token_index
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_EVERY_S = 60.0  # a kill loses at most this much training
 HISTORY_POINTS = 100  # rows of the loss curve
 HISTORY_COLUMNS = ("step", "tokens", "forward_loss", "backward_loss")
-
-
-LMParams = section_class("lm")  # cell, units, layers, embedding_dim, window, ... as in params.yaml
 
 
 # --- the text -------------------------------------------------------------------------
@@ -113,7 +110,7 @@ class LMState:
 class Trainer:
     """The two language models, their optimizer and one compiled training step."""
 
-    def __init__(self, vocab_size: int, params: LMParams, compiled_loss: bool = True):
+    def __init__(self, vocab_size: int, params: LM, compiled_loss: bool = True):
         import keras
         import tensorflow as tf
 
@@ -200,7 +197,7 @@ def unique_variables(variables: list) -> list:
 
 
 def train_language_models(
-    corpus: Corpus, vocab_size: int, params: LMParams, state_dir: Path, fingerprint_parts: tuple
+    corpus: Corpus, vocab_size: int, params: LM, state_dir: Path, fingerprint_parts: tuple
 ) -> tuple[Trainer, LMState]:
     """Train both directions for ``params.epochs`` passes over the text, resuming from ``state_dir``."""
     trainer = Trainer(vocab_size, params)
@@ -295,7 +292,7 @@ class LMPaths(paths.StagePaths):
     state: Path = paths.LM_STATE
 
 
-def run(params: LMParams, files: LMPaths = LMPaths(), unlabeled_limit: int = 0) -> dict:
+def run(params: LM, files: LMPaths = LMPaths(), unlabeled_limit: int = 0) -> dict:
     """The whole stage: build the text, train both directions (resumable), measure, save; returns the metrics.
 
     ``unlabeled_limit`` > 0 (a quick run's ``prepare.limit``) reads only that many unlabeled reviews.

@@ -375,8 +375,3 @@ class Params(BaseModel):
                 "or model.init: lm_embedding"
             )
         return self
-
-
-def section_class(section: str) -> type[Section]:
-    """The model of ``section``: stages build their params objects from the section's checked values."""
-    return SECTIONS[section]

@@ -26,16 +26,12 @@ from stages.errors import PipelineError
 from stages.io.arrays import Encoding, Split, load_split
 from stages.io.atomic import atomic_path, write_json, write_summary, write_text
 from stages.nn import checkpoint, distribute
-from stages.params import section_class
+from stages.params import Model, Train
 from stages.text import read_vocabulary
 
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ("epoch", *checkpoint.HISTORY_KEYS)
-
-
-ModelParams = section_class("model")  # cell, bidirectional, layers, units, ... as in params.yaml
-TrainParams = section_class("train")  # epochs, batch_size, optimizer, learning_rate, ...
 
 
 @dataclass(frozen=True)
@@ -113,7 +109,7 @@ def history_tsv(history: dict[str, list[float]]) -> str:
     return out.getvalue()
 
 
-def run(model: ModelParams, train: TrainParams, files: TrainPaths = TrainPaths()) -> dict:
+def run(model: Model, train: Train, files: TrainPaths = TrainPaths()) -> dict:
     """The whole stage: load data, fit each member (resuming an interrupted run), combine, write; returns the metrics.
 
     With ``train.ensemble`` N > 1 it trains N members one after another, member i with
@@ -158,8 +154,8 @@ def load_data(prepared: Path) -> TrainingData:
 
 def fit_member(
     data: TrainingData,
-    model: ModelParams,
-    train: TrainParams,
+    model: Model,
+    train: Train,
     strategy,
     member: int,
     state_dir: Path,
@@ -274,7 +270,7 @@ def training_rows(split: Split, chop: int, encoding: Encoding) -> tuple[np.ndarr
     return chopped(split.x, split.y, split.length, min(chop, encoding.max_len), encoding.padding)
 
 
-def unlabeled_batches(train_split: Split, path: Path, train: TrainParams, data: TrainingData, seed: int, step: int,
+def unlabeled_batches(train_split: Split, path: Path, train: Train, data: TrainingData, seed: int, step: int,
                       count: int):  # fmt: skip
     """VAT's batches: ``count`` per epoch, drawn from the training reviews and the unlabeled ones (chopped alike)."""
     from stages.nn.batching import ReviewBatches
@@ -297,9 +293,7 @@ def member_prefix(member: int, ensemble: int) -> str:
     return f"member_{member + 1}_" if ensemble > 1 else ""
 
 
-def compile_member(
-    data: TrainingData, model: ModelParams, train: TrainParams, strategy, member: int, files: TrainPaths, jit: bool
-):
+def compile_member(data: TrainingData, model: Model, train: Train, strategy, member: int, files: TrainPaths, jit: bool):
     """The textbook classifier of ``stages/nn/model.py`` with its starting weights, compiled with the optimizer.
 
     With ``train.adversarial: at`` its training step also adds the adversarial loss (``stages/nn/adversarial.py``).

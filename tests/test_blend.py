@@ -49,11 +49,11 @@ def predicted(tmp_path):
 
 def test_the_weight_is_chosen_on_validation_and_test_is_only_scored(predicted):
     files, saved = predicted
-    metrics = blend.run(blend.BlendParams(steps=20), files)["blend"]
+    metrics = blend.run(blend.Blend(steps=20), files)["blend"]
     assert json.loads(files.metrics.read_text())["blend"] == metrics
     assert metrics["rnn_weight"] > 0.5 and metrics["test"]["accuracy"] == 1.0
     np.savez(files.recurrent, val=saved["rnn"]["val"], test=1 - saved["rnn"]["test"])  # a test split the RNN gets wrong
-    again = blend.run(blend.BlendParams(steps=20), files)["blend"]
+    again = blend.run(blend.Blend(steps=20), files)["blend"]
     assert again["rnn_weight"] == metrics["rnn_weight"] and again["test"]["accuracy"] < 0.5
 
 
@@ -61,7 +61,7 @@ def test_missing_or_mismatched_predictions_are_one_line_errors(predicted):
     files, saved = predicted
     np.savez(files.ngram, val=saved["ngram"]["val"][:-1], test=saved["ngram"]["test"])
     with pytest.raises(PipelineError, match=r"does not hold the baseline's predictions for the prepared val split"):
-        blend.run(blend.BlendParams(steps=5), files)
+        blend.run(blend.Blend(steps=5), files)
     files.recurrent.unlink()
     with pytest.raises(PipelineError, match=r"predictions .*rnn.npz not found: run `dvc repro`"):
-        blend.run(blend.BlendParams(steps=5), files)
+        blend.run(blend.Blend(steps=5), files)

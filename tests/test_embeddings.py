@@ -32,7 +32,7 @@ def vectors(lm_data, tmp_path_factory):
         patch.setattr(embeddings, "train_vectors", recording)
         for run in ("a", "b"):
             files = embeddings.EmbeddingsPaths.in_folder(lm_data, tmp_path_factory.mktemp(f"vectors-{run}"))
-            outputs.append((files, embeddings.run(embeddings.EmbeddingsParams(**TINY), files)))
+            outputs.append((files, embeddings.run(embeddings.Embeddings(**TINY), files)))
     return outputs, seen[0]
 
 

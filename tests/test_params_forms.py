@@ -133,7 +133,7 @@ def build_prepare(values: dict, tmp_path: Path) -> None:
 def build_lm(values: dict, tmp_path: Path) -> None:
     from stages import lm
 
-    params = lm.LMParams(**values)
+    params = lm.LM(**values)
     ids = np.random.default_rng(0).integers(1, 60, size=400).astype(np.int32)
     trainer, state = lm.train_language_models(lm.Corpus(ids, ids, {}), 60, params, tmp_path / "state", ())
     assert state.step >= 1 and np.isfinite(state.history[-1][2])
@@ -143,7 +143,7 @@ def build_lm(values: dict, tmp_path: Path) -> None:
 def build_embeddings(values: dict, tmp_path: Path) -> None:
     from stages import embeddings
 
-    params = embeddings.EmbeddingsParams(**values)
+    params = embeddings.Embeddings(**values)
     sentences = [text.split() for text in review_table(per_label=6)["text"]]
     vocabulary = ["<pad>", "<oov>", *sorted({token for sentence in sentences for token in sentence})]
     vectors, _ = embeddings.aligned(embeddings.train_vectors(sentences, params), vocabulary, params.seed)

@@ -74,18 +74,16 @@ def train_tiny(folder: Path, prepared: Path, model: dict | None = None, state_di
         live=folder / "live",
         state=state_dir or folder / "state",
     )
-    return train.run(
-        train.ModelParams(**(TINY_MODEL | (model or {}))), train.TrainParams(**(TINY_TRAIN | train_overrides)), files
-    )
+    return train.run(train.Model(**(TINY_MODEL | (model or {}))), train.Train(**(TINY_TRAIN | train_overrides)), files)
 
 
 def lm_params(**overrides):
     """The ``lm`` section shrunk to a tiny CPU run (every other key at its default)."""
-    from stages.lm import LMParams
+    from stages.params import LM
 
     tiny = {"units": 8, "embedding_dim": 8, "window": 8, "batch_size": 4, "learning_rate": 0.01, "sampled": 10,
             "epochs": 2.0, "eval_tokens": 0, "seed": 1}  # fmt: skip
-    return LMParams(**(defaults("lm") | tiny | overrides))
+    return LM(**(defaults("lm") | tiny | overrides))
 
 
 def model_params(cell: str, units: int, embedding_dim: int, **overrides):

@@ -4,7 +4,7 @@ Reads two `stages compare` grids from their DVC experiments and applies the comp
 statistics (two-level bootstrap over test reviews and seeds, paired p-value)::
 
     stages compare                                                    # cmp-bigru-wv-s42..44 among the 18 runs
-    stages compare --cells gru --bidirectional true -S model.units=128 --prefix uone --out /tmp/u128
+    stages compare --cell gru --bidirectional true -S model.units=128 --prefix uone --out /tmp/u128
     python bench/units_over_seeds.py
 """
 

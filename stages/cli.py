@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 import re
@@ -15,6 +16,7 @@ import typer
 from stages import paths
 from stages.errors import PipelineError
 from stages.io.params_file import (
+    SCHEMA,
     borrowed,
     load_sections,
     load_sections_of,
@@ -284,17 +286,27 @@ def predict_command(
             typer.echo(f"{prediction.label}\t{prediction.probability:.4f}")
 
 
+def _choice(name: str, values) -> type[enum.Enum]:
+    """An Enum of the given values (Typer checks and lists them in --help)."""
+    return enum.Enum(name, {value: value for value in values}, type=str)
+
+
+Cell = _choice("Cell", SCHEMA["model"]["cell"].choices)
+Init = _choice("Init", SCHEMA["model"]["init"].choices)
+Directions = _choice("Directions", ("both", "true", "false"))
+
+
 @app.command("compare")
 @reports_errors
 def compare_command(
-    cells: Annotated[str, typer.Option(help="Comma-separated cells: simple_rnn, lstm, gru.")] = "simple_rnn,lstm,gru",
-    bidirectional: Annotated[str, typer.Option(help="Variants to train: both, true or false.")] = "both",
+    cells: Annotated[
+        list[Cell] | None,
+        typer.Option("--cell", help="A cell to train (repeat for several).", show_default="all three"),
+    ] = None,
+    bidirectional: Annotated[Directions, typer.Option(help="Variants to train.")] = "both",
     inits: Annotated[
-        str | None,
-        typer.Option(
-            help="Comma-separated initialisations (model.init): random, word_vectors, lm_embedding, lm "
-            "[default: params.yaml's model.init]."
-        ),
+        list[Init] | None,
+        typer.Option("--init", help="A starting point (model.init; repeat for several).", show_default="params.yaml's"),
     ] = None,
     seeds: Annotated[int, typer.Option(help="Seeds per variant: train.seed, train.seed + 1, ...")] = 3,
     headline: Annotated[
@@ -323,13 +335,10 @@ def compare_command(
 ) -> None:
     """Train every cell variant over several seeds as DVC experiments; write the table with error bars."""
     from stages.commands import compare
-    from stages.io.params_file import SCHEMA
 
-    chosen = _choices("--cells", cells, SCHEMA["model"]["cell"].choices)
-    if bidirectional not in ("both", "true", "false"):
-        raise PipelineError(f"--bidirectional {bidirectional!r}: expected both, true or false")
     model, train = load_sections_of(("model", "train"), paths.PARAMS).values()
-    chosen_inits = _choices("--inits", inits if inits is not None else model["init"], SCHEMA["model"]["init"].choices)
+    chosen = list(dict.fromkeys(cell.value for cell in cells)) if cells else list(Cell.__members__)
+    chosen_inits = list(dict.fromkeys(init.value for init in inits)) if inits else [model["init"]]
     if seeds < 1:
         raise PipelineError(f"--seeds {seeds}: expected a whole number of seeds per variant, 1 or more")
     if budget_minutes <= 0:
@@ -340,16 +349,10 @@ def compare_command(
         if "=" not in setting:
             raise PipelineError(f"--set {setting!r}: expected KEY=VALUE, e.g. train.epochs=3")
     grid_settings = ([] if headline else list(compare.BUDGET_SETTINGS)) + list(settings or [])
-    runs = compare.grid(chosen, bidirectional, chosen_inits, [train["seed"] + i for i in range(seeds)])
+    runs = compare.grid(
+        chosen, Directions(bidirectional).value, chosen_inits, [train["seed"] + i for i in range(seeds)]
+    )
     compare.run(runs, grid_settings, prefix, out_dir, train=run_experiments, budget_minutes=budget_minutes, yes=yes)
-
-
-def _choices(option: str, text: str, allowed: tuple) -> list[str]:
-    """A comma-separated option's items, each one of ``allowed``; anything else is a one-line error."""
-    chosen = [item.strip() for item in text.split(",") if item.strip()]
-    if not chosen or any(item not in allowed for item in chosen):
-        raise PipelineError(f"{option} {text!r}: expected a comma-separated list of {', '.join(allowed)}")
-    return list(dict.fromkeys(chosen))
 
 
 @app.command("report")
@@ -383,4 +386,13 @@ def main() -> None:
     from stages.io.console import quiet_native_logs
 
     quiet_native_logs()
-    app()
+    try:
+        code = app(args=sys.argv[1:] or ["--help"], standalone_mode=False)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        code = 1
+    except typer.TyperException as error:  # a bad flag or value: one line, like every other bad input
+        command = error.ctx.command_path if getattr(error, "ctx", None) else "stages"
+        typer.echo(f"error: {command}: {error.format_message()} (see `{command} --help`)", err=True)
+        code = error.exit_code
+    sys.exit(code if isinstance(code, int) else 0)

@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from stages.cli import app
+from stages.cli import app, main
 from stages.commands import compare
 from stages.commands.compare import Run
 from stages.errors import PipelineError
+from stages.io.console import SHOW_ENV
 
 
 def test_grid_runs_every_variant_over_every_seed_with_readable_names():
@@ -168,25 +169,26 @@ def test_baseline_is_a_reference_row_with_its_predictions(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "status"),
     [
-        (
-            ["--cells", "lstm,transformer"],
-            "--cells 'lstm,transformer': expected a comma-separated list of simple_rnn, lstm, gru",
-        ),
-        (["--bidirectional", "maybe"], "expected both, true or false"),
-        (["--inits", "random,glove"], "expected a comma-separated list of random, word_vectors, lm_embedding, lm"),
-        (["--seeds", "0"], "--seeds 0: expected a whole number of seeds per variant, 1 or more"),
-        (["--seeds", "-2"], "--seeds -2: expected"),
-        (["--budget-minutes", "0"], "expected a positive number of minutes"),
-        (["--prefix", "Cmp_1"], "expected lower-case letters and digits"),
-        (["-S", "train.epochs"], "expected KEY=VALUE"),
+        (["--cell", "lstm", "--cell", "transformer"], "'transformer' is not one of 'simple_rnn', 'lstm', 'gru'", 2),
+        (["--bidirectional", "maybe"], "'maybe' is not one of 'both', 'true', 'false'", 2),
+        (["--init", "glove"], "'glove' is not one of 'random', 'word_vectors', 'lm_embedding', 'lm'", 2),
+        (["--seeds", "0"], "--seeds 0: expected a whole number of seeds per variant, 1 or more", 1),
+        (["--seeds", "-2"], "--seeds -2: expected", 1),
+        (["--budget-minutes", "0"], "expected a positive number of minutes", 1),
+        (["--prefix", "Cmp_1"], "expected lower-case letters and digits", 1),
+        (["-S", "train.epochs"], "expected KEY=VALUE", 1),
     ],
 )
-def test_bad_arguments_are_one_line_errors(args, message):
-    result = CliRunner().invoke(app, ["compare", *args], catch_exceptions=False)
-    assert result.exit_code == 1
-    assert message in result.output and len(result.output.strip().splitlines()) == 1
+def test_bad_arguments_are_one_line_errors(args, message, status, monkeypatch, capsys):
+    monkeypatch.setenv(SHOW_ENV, "1")  # keep stderr where capsys reads it
+    monkeypatch.setattr("sys.argv", ["stages", "compare", *args])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    error = capsys.readouterr().err
+    assert exit_.value.code == status
+    assert message in error and len(error.strip().splitlines()) == 1
 
 
 def test_a_grid_over_budget_or_behind_failed_runs_does_not_start(monkeypatch):

@@ -232,7 +232,7 @@ def test_dvc_exp_show_reports_live_steps_while_training_and_plots_render(repo, t
 
 
 def test_compare_trains_variants_over_seeds_as_experiments_without_rerunning_shared_stages(repo):
-    output = sh(repo, "stages", "compare", "--cells", "gru", "--bidirectional", "false", "--seeds", "2", "--prefix", "t",
+    output = sh(repo, "stages", "compare", "--cell", "gru", "--bidirectional", "false", "--seeds", "2", "--prefix", "t",
                 "--yes")  # fmt: skip
     assert output.count("Running stage 'train'") == 2  # one variant x 2 seeds
     for shared in ("download", "prepare", "lm", "embeddings", "baseline"):

@@ -154,7 +154,7 @@ def check_budget(estimate: float, budget_minutes: float, yes: bool) -> None:
     if estimate > budget_minutes * 60 and not yes:
         raise PipelineError(
             f"the grid would take about {estimate / 60:.0f} minutes, over the {budget_minutes:g}-minute budget: "
-            "pass --yes to run it anyway, or fewer --cells/--seeds, or a larger --budget-minutes"
+            "pass --yes to run it anyway, or fewer --cell/--seeds, or a larger --budget-minutes"
         )
 
 

@@ -22,6 +22,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -196,11 +197,16 @@ def unique_variables(variables: list) -> list:
     return out
 
 
-def train_language_models(
-    corpus: Corpus, vocab_size: int, params: LM, state_dir: Path, fingerprint_parts: tuple
-) -> tuple[Trainer, LMState]:
-    """Train both directions for ``params.epochs`` passes over the text, resuming from ``state_dir``."""
-    trainer = Trainer(vocab_size, params)
+class Schedule(NamedTuple):
+    """Which windows each step reads: window starts, whole batches per pass over the text, steps in all."""
+
+    starts: np.ndarray
+    per_epoch: int
+    total: int
+
+
+def schedule(corpus: Corpus, params: LM) -> Schedule:
+    """``params.epochs`` passes over the text in batches of ``params.batch_size`` windows (at least one step)."""
     starts = window_starts(len(corpus.train), params.window)
     per_epoch = len(starts) // params.batch_size
     if per_epoch == 0:
@@ -208,55 +214,72 @@ def train_language_models(
             f"the language model's text has {len(corpus.train):,} tokens, fewer than one batch of "
             f"{params.batch_size} windows of {params.window}: lower lm.batch_size or lm.window"
         )
-    total = max(1, round(params.epochs * per_epoch))
-    log_every = max(1, total // HISTORY_POINTS)
-    print_ = checkpoint.fingerprint(params.model_dump(), fingerprint_parts, vocab_size, len(corpus.train))
-    state = checkpoint.load_state(state_dir, print_, LMState) or LMState(print_)
-    if state.step:
-        checkpoint.load_variables(state_dir / state.variables_file, trainer.groups())
-        log.info("resuming the language models at step %d of %d from %s", state.step, total, state_dir)
-    tokens_per_step = params.batch_size * params.window
+    return Schedule(starts, per_epoch, max(1, round(params.epochs * per_epoch)))
+
+
+def train_language_models(
+    corpus: Corpus, vocab_size: int, params: LM, state_dir: Path, fingerprint_parts: tuple
+) -> tuple[Trainer, LMState]:
+    """Train both directions for ``params.epochs`` passes over the text, resuming from ``state_dir``."""
+    trainer = Trainer(vocab_size, params)
+    plan = schedule(corpus, params)
+    state = resume(trainer, state_dir, checkpoint.fingerprint(params.model_dump(), fingerprint_parts, vocab_size,
+                                                              len(corpus.train)), plan.total)  # fmt: skip
     log.info(
         "training forward and backward %s(%d) x %d language models: %s tokens of text, %d steps of %d windows "
         "of %d tokens (%.2f epochs), %s",
-        params.cell, params.units, params.layers, f"{len(corpus.train):,}", total, params.batch_size, params.window,
-        total / per_epoch, f"sampled softmax over {params.sampled} classes" if params.sampled else "full softmax",
+        params.cell, params.units, params.layers, f"{len(corpus.train):,}", plan.total, params.batch_size,
+        params.window, plan.total / plan.per_epoch,
+        f"sampled softmax over {params.sampled} classes" if params.sampled else "full softmax",
     )  # fmt: skip
-    began, saved_at = time.perf_counter(), time.perf_counter()
-    wall_before = state.wall_time_s
+    log_every = max(1, plan.total // HISTORY_POINTS)
+    began, saved_at, wall_before = time.perf_counter(), time.perf_counter(), state.wall_time_s
     order, order_epoch = None, -1
     with (
         checkpoint.StopOnSignal().installed() as stop,
-        tqdm(total=total, initial=state.step, desc="language model", unit=" steps", disable=None) as bar,
+        tqdm(total=plan.total, initial=state.step, desc="language model", unit=" steps", disable=None) as bar,
     ):
-        while state.step < total:
-            epoch, position = divmod(state.step, per_epoch)
+        while state.step < plan.total:
+            epoch, position = divmod(state.step, plan.per_epoch)
             if epoch != order_epoch:
-                order, order_epoch = epoch_order(len(starts), params.seed, epoch), epoch
-            chosen = starts[order[position * params.batch_size : (position + 1) * params.batch_size]]
-            windows = batch_windows(corpus.train, chosen, params.window)
-            forward, backward = trainer.train_step(windows, state.step)
-            state.step += 1
-            state.running = [state.running[0] + float(forward), state.running[1] + float(backward),
-                             state.running[2] + 1]  # fmt: skip
-            if state.step % log_every == 0 or state.step == total:
-                f, b, n = state.running
-                state.history.append([state.step, state.step * tokens_per_step, f / n, b / n])
-                state.running = [0.0, 0.0, 0.0]
-                bar.set_postfix(loss=f"{f / n:.3f}/{b / n:.3f}", refresh=False)
-                if bar.disable and state.step % (log_every * HISTORY_POINTS // 10) == 0:  # no terminal: a line a tenth
-                    log.info("step %d of %d: sampled loss forward %.3f, backward %.3f", state.step, total, f / n, b / n)
-            bar.update()
+                order, order_epoch = epoch_order(len(plan.starts), params.seed, epoch), epoch
+            chosen = plan.starts[order[position * params.batch_size : (position + 1) * params.batch_size]]
+            forward, backward = trainer.train_step(batch_windows(corpus.train, chosen, params.window), state.step)
+            record_step(state, float(forward), float(backward), log_every, params, plan.total, bar)
             state.wall_time_s = wall_before + time.perf_counter() - began
             if stop.received or time.perf_counter() - saved_at > CHECKPOINT_EVERY_S:
                 save_state(state_dir, state, trainer)
                 saved_at = time.perf_counter()
             if stop.received:
                 raise PipelineError(
-                    f"language-model training interrupted at step {state.step} of {total}; its state is in "
+                    f"language-model training interrupted at step {state.step} of {plan.total}; its state is in "
                     f"{state_dir}: rerun `dvc repro lm` (or `stages lm`) with the same params to resume"
                 )
     return trainer, state
+
+
+def resume(trainer: Trainer, state_dir: Path, print_: str, total: int) -> LMState:
+    """The saved state with its variables restored into ``trainer``, or a fresh one (none saved, or another run's)."""
+    state = checkpoint.load_state(state_dir, print_, LMState) or LMState(print_)
+    if state.step:
+        checkpoint.load_variables(state_dir / state.variables_file, trainer.groups())
+        log.info("resuming the language models at step %d of %d from %s", state.step, total, state_dir)
+    return state
+
+
+def record_step(state: LMState, forward: float, backward: float, log_every: int, params: LM, total: int, bar) -> None:
+    """Count a step; every ``log_every`` steps add the mean losses to the history (and the bar, or a log line)."""
+    state.step += 1
+    state.running = [state.running[0] + forward, state.running[1] + backward, state.running[2] + 1]
+    if state.step % log_every == 0 or state.step == total:
+        f, b, n = state.running
+        tokens = state.step * params.batch_size * params.window
+        state.history.append([state.step, tokens, f / n, b / n])
+        state.running = [0.0, 0.0, 0.0]
+        bar.set_postfix(loss=f"{f / n:.3f}/{b / n:.3f}", refresh=False)
+        if bar.disable and state.step % (log_every * HISTORY_POINTS // 10) == 0:  # no terminal: a line a tenth
+            log.info("step %d of %d: sampled loss forward %.3f, backward %.3f", state.step, total, f / n, b / n)
+    bar.update()
 
 
 def save_state(folder: Path, state: LMState, trainer: Trainer) -> None:

@@ -187,78 +187,108 @@ def precision_policy(name: str):
         keras.mixed_precision.set_global_policy("float32")
 
 
+class MemberBatches(NamedTuple):
+    """What one member trains and validates on (and the files a resumed run must find unchanged)."""
+
+    train: object  # ReviewBatches of the training reviews (or their pieces)
+    val: object  # ReviewBatches of the validation reviews
+    unlabeled: object | None  # VAT's batches, or None
+    files: tuple[Path, ...]
+
+
 def _fit(data, model, train, strategy, member, state_dir, files, live, seed, jit):
-    """``fit_member`` under the chosen precision: build, resume, fit, restore the best weights."""
+    """``fit_member`` under the chosen precision: build, batch, resume, fit, restore the best weights."""
     from stages.io.live import forget_after, log_epoch
-    from stages.nn.adversarial import needs_unlabeled
-    from stages.nn.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches, with_unlabeled
 
     net = compile_member(data, model, train, strategy, member, files, jit)
-    jit = bool(net.jit_compile)  # Keras turns XLA off where it cannot apply it
-    step = XLA_WIDTH_STEP if jit else WIDTH_STEP
-    padding, train_split, val = data.encoding.padding, data.train, data.val
-    batches = ReviewBatches(
-        *training_rows(train_split, train.chop, data.encoding), train.batch_size, padding, train.bucket_by_length,
-        seed, step,
-    )  # fmt: skip
-    val_batches = ReviewBatches(val.x, val.y, val.length, 256, padding, True, None, step)
-    arrays = data.arrays + files.pretrained(model.init)  # a resumed run must start from the same weights
-    unlabeled = None
-    if needs_unlabeled(train.adversarial):
-        unlabeled = unlabeled_batches(train_split, files.unlabeled, train, data, seed, step, len(batches))
-        arrays += (files.unlabeled,)
-    print_ = checkpoint.fingerprint(
-        model.model_dump(),
-        {k: v for k, v in train.model_dump().items() if k not in ("epochs", "ensemble")} | {"seed": seed},
-        vars(data.encoding),
-        files=arrays,
-    )
-    state = checkpoint.load_state(state_dir, print_)
-    if state is not None:
-        checkpoint.restore(net, state_dir, state)
-        log.info("resuming after epoch %d from %s", state.epochs_done, state_dir)
-    state = state or checkpoint.TrainingState(print_)
+    batches = member_batches(data, model, train, files, seed, jit=bool(net.jit_compile))  # Keras may turn XLA off
+    state = resume(net, state_dir, model, train, data.encoding, batches.files, seed)
     prefix = member_prefix(member, train.ensemble)
     forget_after(live, prefix, state.epochs_done)
     saver = checkpoint.Checkpoint(
         state_dir, state, train.patience or train.epochs, state.wall_time_s, partial(log_epoch, live, prefix)
     )
     saver.set_model(net)  # restore_best needs it even when no epoch is left to fit
-    which = f"member {member + 1} of {train.ensemble}: " if train.ensemble > 1 else ""
+    which = f"member {member + 1} of {train.ensemble}" if train.ensemble > 1 else ""
     log.info(
         "training %s%s (%s params) on %d reviews%s, validating on %d; XLA %s, %s batches of mean width %.0f",
-        which, net.name, f"{net.count_params():,}", len(train_split.y),
-        f" ({len(batches.y):,} pieces of at most {train.chop} tokens)" if train.chop else "", len(val.y),
-        "on" if jit else "off",
-        "length-bucketed" if train.bucket_by_length else "fixed-width", batches.mean_width(),
+        f"{which}: " if which else "", net.name, f"{net.count_params():,}", len(data.train.y),
+        f" ({len(batches.train.y):,} pieces of at most {train.chop} tokens)" if train.chop else "", len(data.val.y),
+        "on" if net.jit_compile else "off",
+        "length-bucketed" if train.bucket_by_length else "fixed-width", batches.train.mean_width(),
     )  # fmt: skip
     finished = state.epochs_done >= train.epochs or (train.patience and state.wait >= train.patience)
+    if not finished:
+        fit_epochs(net, batches, state, train, strategy, saver, state_dir, which)
+    saver.restore_best()
+    return net, state
+
+
+def member_batches(data: TrainingData, model: Model, train: Train, files: TrainPaths, seed: int, jit: bool):
+    """The member's training, validation and (for VAT) unlabeled batches, shuffled with ``seed``."""
+    from stages.nn.adversarial import needs_unlabeled
+    from stages.nn.batching import WIDTH_STEP, XLA_WIDTH_STEP, ReviewBatches
+
+    step = XLA_WIDTH_STEP if jit else WIDTH_STEP
+    padding, val = data.encoding.padding, data.val
+    batches = ReviewBatches(
+        *training_rows(data.train, train.chop, data.encoding), train.batch_size, padding, train.bucket_by_length,
+        seed, step,
+    )  # fmt: skip
+    val_batches = ReviewBatches(val.x, val.y, val.length, 256, padding, True, None, step)
+    read = data.arrays + files.pretrained(model.init)
+    unlabeled = None
+    if needs_unlabeled(train.adversarial):
+        unlabeled = unlabeled_batches(data.train, files.unlabeled, train, data, seed, step, len(batches))
+        read += (files.unlabeled,)
+    return MemberBatches(batches, val_batches, unlabeled, read)
+
+
+def resume(net, state_dir: Path, model: Model, train: Train, encoding: Encoding, read: tuple[Path, ...], seed: int):
+    """The member's saved state, its weights and optimizer restored into ``net``; a fresh state when there is none
+    (or when it was saved under other params, data or starting weights)."""
+    print_ = checkpoint.fingerprint(
+        model.model_dump(),
+        {k: v for k, v in train.model_dump().items() if k not in ("epochs", "ensemble")} | {"seed": seed},
+        vars(encoding),
+        files=read,
+    )
+    state = checkpoint.load_state(state_dir, print_)
+    if state is None:
+        return checkpoint.TrainingState(print_)
+    checkpoint.restore(net, state_dir, state)
+    log.info("resuming after epoch %d from %s", state.epochs_done, state_dir)
+    return state
+
+
+def fit_epochs(net, batches: MemberBatches, state, train: Train, strategy, saver, state_dir: Path, which: str) -> None:
+    """Keras's ``fit`` from the first epoch not done to ``train.epochs``; a signal saves the state and ends the run
+    with a message that says how to resume."""
+    from stages.nn.batching import with_unlabeled
+
+    dataset = batches.train.dataset(first_epoch=state.epochs_done, last_epoch=train.epochs)
+    if batches.unlabeled is not None:
+        dataset = with_unlabeled(dataset, batches.unlabeled.dataset(state.epochs_done, train.epochs))
     try:
         with checkpoint.StopOnSignal().installed() as stop_on_signal, distribute.keras_multi_worker_fixes(strategy):
-            if not finished:
-                dataset = batches.dataset(first_epoch=state.epochs_done, last_epoch=train.epochs)
-                if unlabeled is not None:
-                    dataset = with_unlabeled(dataset, unlabeled.dataset(state.epochs_done, train.epochs))
-                net.fit(
-                    dataset,
-                    steps_per_epoch=len(batches),
-                    validation_data=val_batches.dataset(),
-                    validation_steps=len(val_batches),
-                    initial_epoch=state.epochs_done,
-                    epochs=train.epochs,
-                    shuffle=False,  # the batches are already shuffled, reproducibly
-                    callbacks=[saver, stop_on_signal],
-                    verbose=1 if sys.stdout.isatty() else 2,  # one line per epoch in CI and dvc logs
-                )
+            net.fit(
+                dataset,
+                steps_per_epoch=len(batches.train),
+                validation_data=batches.val.dataset(),
+                validation_steps=len(batches.val),
+                initial_epoch=state.epochs_done,
+                epochs=train.epochs,
+                shuffle=False,  # the batches are already shuffled, reproducibly
+                callbacks=[saver, stop_on_signal],
+                verbose=1 if sys.stdout.isatty() else 2,  # one line per epoch in CI and dvc logs
+            )
     except KeyboardInterrupt:
         done = state.epochs_done
         where = f"after epoch {done}; its state is in {state_dir}" if done else "before the first epoch ended"
-        in_member = f" in {which.rstrip(': ')}" if which else ""
         raise PipelineError(
-            f"training interrupted{in_member} {where}: rerun `dvc repro` (or `stages train`) with the same params to resume"
+            f"training interrupted{f' in {which}' if which else ''} {where}: rerun `dvc repro` (or `stages train`) "
+            "with the same params to resume"
         ) from None
-    saver.restore_best()
-    return net, state
 
 
 def training_rows(split: Split, chop: int, encoding: Encoding) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

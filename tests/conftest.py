@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.project import MIRROR
+from tests.project import MIRROR, build_pipeline_repo
 from tests.tiny import lm_params
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -87,3 +88,29 @@ def tiny_classifier(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("classifier")
     train_tiny(folder, make_prepared(folder), TINY_BIDIRECTIONAL, epochs=1, ensemble=2)
     return folder
+
+
+@pytest.fixture(scope="session")
+def pipeline_build(tmp_path_factory, worker_id) -> Path:
+    """The small real-data project after one `dvc repro` (``build_pipeline_repo``), built once per test run:
+    the first pytest-xdist worker that needs it builds it, the others wait for it. Copy it before changing it."""
+    from filelock import FileLock
+
+    if not MIRROR.is_file():
+        pytest.skip(f"mirror {MIRROR} not present")
+    if worker_id == "master":  # one process
+        return build_pipeline_repo(tmp_path_factory.mktemp("pipeline-build"))
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, common to its workers
+    built, done = shared / "pipeline-build", shared / "pipeline-build.done"
+    with FileLock(shared / "pipeline-build.lock"):
+        if not done.exists():
+            shutil.rmtree(built, ignore_errors=True)  # a build that failed in another worker
+            build_pipeline_repo(built)
+            done.touch()
+    return built
+
+
+@pytest.fixture(scope="module")
+def repo(pipeline_build, tmp_path_factory) -> Path:
+    """This test module's own copy of ``pipeline_build`` (git, DVC cache, outputs), free to change."""
+    return shutil.copytree(pipeline_build, tmp_path_factory.mktemp("repo") / "project", symlinks=True)

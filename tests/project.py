@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -46,3 +47,50 @@ def copy_project(target: Path) -> Path:
     )
     shutil.copytree(ROOT, target, ignore=ignore, dirs_exist_ok=True)
     return target
+
+
+# Params of the small real-data project the slow pipeline tests run DVC on (see ``pipeline_repo``).
+SMALL = {
+    "prepare": {"vocab_size": 2000, "max_len": 64, "limit": 2000},
+    "model": {"cell": "lstm", "bidirectional": False, "units": 8, "embedding_dim": 16, "pooling": "last"},
+    "train": {"epochs": 1, "batch_size": 64},
+    # prepare.limit also limits the unlabeled text; a few steps on it, perplexity on a few thousand tokens
+    "lm": {"units": 8, "embedding_dim": 16, "window": 16, "batch_size": 32, "epochs": 0.0005, "eval_tokens": 2000},
+    "embeddings": {"dim": 16, "epochs": 1},
+}
+
+
+def run(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run a command in ``folder`` with the test's Python first on PATH."""
+    return subprocess.run(args, cwd=folder, env=subprocess_env(), capture_output=True, text=True)
+
+
+def sh(folder: Path, *args: str) -> str:
+    """Run a command in ``folder``; fail with its output unless it succeeds."""
+    done = run(folder, *args)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def build_pipeline_repo(repo: Path) -> Path:
+    """A git copy of the project with ``SMALL`` params, pointed at the mirror, after one `dvc repro` (committed)."""
+    copy_project(repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["download"].update(mirror=str(MIRROR), mirror_sha256=MIRROR_SHA256)
+    for section, values in SMALL.items():
+        params[section].update(values)
+    write_params(repo, params)
+    for stale in ("dvc.lock", "reports"):
+        shutil.rmtree(repo / stale, ignore_errors=True)
+        (repo / stale).unlink(missing_ok=True)
+    sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "base")
+    output = sh(repo, "dvc", "repro")
+    stages = ("validate", "download", "prepare", "lm", "embeddings", "train", "baseline", "evaluate", "blend", "plot",
+              "export")  # fmt: skip
+    missing = [stage for stage in stages if f"Running stage '{stage}'" not in output]
+    assert not missing and f"source: local file {MIRROR}" in output, (missing, output)
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "baseline results")
+    return repo

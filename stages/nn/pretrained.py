@@ -26,20 +26,35 @@ EMBEDDING_STD: float | None = 0.1 / 12**0.5
 
 def transfer(net, init: str, lm_dir: Path, prefix: str = "", vectors: Path = paths.WORD_VECTORS) -> list[str]:
     """Copy pretrained weights into ``net`` as ``init`` says; return the layers copied."""
-    from stages.nn.model import recurrent_layers
-    from stages.nn.saving import load
-
     if init == "random":
         return []
+    embedding = net.get_layer(f"{prefix}embedding")
     if init == "word_vectors":
-        return [from_word_vectors(net.get_layer(f"{prefix}embedding"), vectors)]
+        return [from_word_vectors(embedding, vectors)]
+    models = language_models(init, lm_dir)
+    factor = from_language_model(embedding, models["forward"].get_layer("embedding"), init, lm_dir)
+    copied = [embedding.name]
+    if init == "lm":
+        copied += recurrent_from_language_models(net, models, factor)
+    log.info("model.init %s: copied %s from the language models in %s", init, ", ".join(copied), lm_dir)
+    return copied
+
+
+def language_models(init: str, lm_dir: Path) -> dict:
+    """The forward and backward language models that ``model.init: init`` copies from."""
+    from stages.nn.saving import load
+
     models = {}
     for direction in ("forward", "backward"):
         path = paths.language_model(direction, lm_dir)
         if not path.is_file():
             raise PipelineError(f"model.init: {init} needs the language model {path}: run `dvc repro lm` first")
         models[direction] = load(path)
-    embedding, source = net.get_layer(f"{prefix}embedding"), models["forward"].get_layer("embedding")
+    return models
+
+
+def from_language_model(embedding, source, init: str, lm_dir: Path) -> float:
+    """Copy the language model's embedding, rescaled to ``EMBEDDING_STD``; return the factor applied."""
     (words, dim), (lm_words, lm_dim) = embedding.embeddings.shape, source.embeddings.shape
     if words != lm_words:
         raise PipelineError(
@@ -54,30 +69,35 @@ def transfer(net, init: str, lm_dir: Path, prefix: str = "", vectors: Path = pat
     vectors = source.get_weights()[0]
     factor = EMBEDDING_STD / float(vectors.std()) if EMBEDDING_STD else 1.0
     embedding.set_weights([vectors * factor])
-    copied = [embedding.name]
-    if init == "lm":
-        targets = recurrent_layers(net)
-        sources = {direction: recurrent_layers(model) for direction, model in models.items()}
-        depth = {direction: 0 for direction in sources}
-        for layer in targets:
-            direction = "backward" if layer.name.endswith("_backward") else "forward"
-            stack = sources[direction]
-            lm_layer = stack[depth[direction]] if depth[direction] < len(stack) else None
-            depth[direction] += 1
-            if lm_layer is None or not _same_shapes(layer, lm_layer):
-                raise PipelineError(
-                    f"model.init: lm needs recurrent layers shaped like the language model's: the classifier has "
-                    f"{describe([t for t in targets if not t.name.endswith('_backward')])}, the language model "
-                    f"{describe(sources['forward'])} per direction: "
-                    "set model.cell, model.units and model.layers like lm.* (a bidirectional stack transfers "
-                    "only one layer), or use model.init: lm_embedding"
-                )
-            weights = lm_layer.get_weights()
-            if depth[direction] == 1:  # the first layer reads the rescaled embedding: undo the scale in its kernel
-                weights[0] = weights[0] / factor
-            layer.set_weights(weights)
-            copied.append(layer.name)
-    log.info("model.init %s: copied %s from the language models in %s", init, ", ".join(copied), lm_dir)
+    return factor
+
+
+def recurrent_from_language_models(net, models: dict, factor: float) -> list[str]:
+    """Copy each direction's recurrent layers, bottom up, into the classifier's; return the layers copied."""
+    from stages.nn.model import recurrent_layers
+
+    targets = recurrent_layers(net)
+    sources = {direction: recurrent_layers(model) for direction, model in models.items()}
+    depth = {direction: 0 for direction in sources}
+    copied = []
+    for layer in targets:
+        direction = "backward" if layer.name.endswith("_backward") else "forward"
+        stack = sources[direction]
+        lm_layer = stack[depth[direction]] if depth[direction] < len(stack) else None
+        depth[direction] += 1
+        if lm_layer is None or not _same_shapes(layer, lm_layer):
+            raise PipelineError(
+                f"model.init: lm needs recurrent layers shaped like the language model's: the classifier has "
+                f"{describe([t for t in targets if not t.name.endswith('_backward')])}, the language model "
+                f"{describe(sources['forward'])} per direction: "
+                "set model.cell, model.units and model.layers like lm.* (a bidirectional stack transfers "
+                "only one layer), or use model.init: lm_embedding"
+            )
+        weights = lm_layer.get_weights()
+        if depth[direction] == 1:  # the first layer reads the rescaled embedding: undo the scale in its kernel
+            weights[0] = weights[0] / factor
+        layer.set_weights(weights)
+        copied.append(layer.name)
     return copied
 
 

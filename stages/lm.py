@@ -31,7 +31,9 @@ from stages import paths
 from stages.errors import PipelineError
 from stages.io.atomic import atomic_path, write_json, write_summary, write_text
 from stages.io.corpus import pretraining_text
+from stages.io.tables import tsv_text
 from stages.nn import checkpoint
+from stages.nn.determinism import seed_everything
 from stages.nn.language_model import (
     DIRECTIONS,
     build_language_models,
@@ -115,8 +117,7 @@ class Trainer:
         import keras
         import tensorflow as tf
 
-        keras.utils.set_random_seed(params.seed)
-        tf.config.experimental.enable_op_determinism()  # same params, same machine: same models
+        seed_everything(params.seed)  # same params, same machine: same models
         self.params = params
         self.compiled_loss = compiled_loss  # False: TensorFlow's own sampled softmax (the benchmark's reference)
         self.models = build_language_models(vocab_size, params.cell, params.units, params.layers, params.embedding_dim)
@@ -296,9 +297,9 @@ def save_state(folder: Path, state: LMState, trainer: Trainer) -> None:
 
 def history_tsv(history: list[list[float]]) -> str:
     """The loss curve as TSV (DVC plot data): sampled-softmax training loss of each direction per interval."""
-    lines = ["\t".join(HISTORY_COLUMNS)]
-    lines += [f"{int(step)}\t{int(tokens)}\t{f:.5f}\t{b:.5f}" for step, tokens, f, b in history]
-    return "\n".join(lines) + "\n"
+    return tsv_text(
+        HISTORY_COLUMNS, [[int(step), int(tokens), f"{f:.5f}", f"{b:.5f}"] for step, tokens, f, b in history]
+    )
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ Bool = StrictBool
 Str = StrictStr
 IntList = Annotated[list[Annotated[int, BeforeValidator(_integral)]], AfterValidator(_increasing)]
 Cell = Literal["simple_rnn", "lstm", "gru"]
+GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}  # weight matrices per step of each cell (FLOP and cost estimates)
 Side = Literal["pre", "post"]
 
 

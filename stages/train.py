@@ -9,9 +9,7 @@ per-layer model summary. The stage reads as four steps: load the data, fit each 
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import io
 import logging
 import sys
 from dataclasses import dataclass
@@ -25,7 +23,9 @@ from stages import paths
 from stages.errors import PipelineError
 from stages.io.arrays import Encoding, Split, load_split
 from stages.io.atomic import atomic_path, write_json, write_summary, write_text
+from stages.io.tables import tsv_text
 from stages.nn import checkpoint, distribute
+from stages.nn.determinism import seed_everything
 from stages.params import Model, Train
 from stages.text import read_vocabulary
 
@@ -85,28 +85,13 @@ def make_optimizer(name: str, learning_rate: float, clipnorm: float, weight_deca
     return classes[name](learning_rate=rate, clipnorm=clipnorm or None, weight_decay=weight_decay or None)
 
 
-def seed_everything(seed: int, deterministic_ops: bool = True) -> None:
-    """Seed Python, NumPy and TensorFlow; optionally make TensorFlow's ops deterministic.
-
-    Keras refuses XLA while op determinism is on, so an XLA run only seeds (XLA on CPU was
-    measured to repeat its results exactly; see tests/test_train.py).
-    """
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    if deterministic_ops:
-        tf.config.experimental.enable_op_determinism()
-
-
 def history_tsv(history: dict[str, list[float]]) -> str:
     """Per-epoch history as TSV with a header (DVC plot data)."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter="\t", lineterminator="\n")
-    writer.writerow(HISTORY_COLUMNS)
-    for epoch in range(len(history["loss"])):
-        writer.writerow([epoch + 1, *(f"{history[key][epoch]:.6f}" for key in HISTORY_COLUMNS[1:])])
-    return out.getvalue()
+    rows = [
+        [epoch + 1, *(f"{history[key][epoch]:.6f}" for key in HISTORY_COLUMNS[1:])]
+        for epoch in range(len(history["loss"]))
+    ]
+    return tsv_text(HISTORY_COLUMNS, rows)
 
 
 def run(model: Model, train: Train, files: TrainPaths = TrainPaths()) -> dict:

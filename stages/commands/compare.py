@@ -40,13 +40,13 @@ from stages.commands import statistics
 from stages.errors import PipelineError
 from stages.io.atomic import write_text
 from stages.io.dvc_cli import dvc
+from stages.params import GATES
 
 log = logging.getLogger(__name__)
 
 # The default grid's settings on top of params.yaml: each run is one member of the headline
 # classifier (no ensemble), so that 6 variants x 3 seeds fit about an hour on two cores.
 BUDGET_SETTINGS = ("train.ensemble=1",)
-GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}  # weight matrices per recurrent step
 PASSES = {"none": 1, "at": 2, "vat": 2, "at_vat": 3}  # forward-backward passes per batch
 OVERHEAD_S = 40  # per run: DVC's start and checkout, evaluating, blending (a rough allowance)
 LEVEL = 0.95

@@ -24,6 +24,7 @@ import io
 import logging
 from pathlib import Path
 
+from stages.io.tables import tsv_text
 from stages.nn.checkpoint import HISTORY_KEYS
 
 logging.getLogger("dvclive").setLevel(logging.WARNING)  # its "Logging to experiment ..." is noise in a stage
@@ -75,8 +76,4 @@ def forget_after(live, member_prefix: str, epochs_done: int) -> None:
         rows = list(csv.DictReader(io.StringIO(path.read_text()), delimiter="\t"))
         kept = [row for row in rows if int(row["step"]) < epochs_done]
         if len(kept) < len(rows):
-            out = io.StringIO()
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]), delimiter="\t", lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(kept)
-            path.write_text(out.getvalue())
+            path.write_text(tsv_text(list(rows[0]), [list(row.values()) for row in kept]))

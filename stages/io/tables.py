@@ -1,7 +1,10 @@
-"""The review tables ``download`` writes (Parquet) and the stages after it read."""
+"""The review tables ``download`` writes (Parquet) and the stages after it read; TSV text for plot data."""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -31,3 +34,12 @@ def read_table(path: Path, columns: tuple[str, ...] = ("split", "label", "text")
     if missing:
         raise PipelineError(f"reviews table {path} lacks columns {sorted(missing)}: rerun `dvc repro download`")
     return table
+
+
+def tsv_text(columns: Sequence[str], rows: Iterable[Sequence]) -> str:
+    """Rows as tab-separated text under a header line (DVC's plot data)."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter="\t", lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return out.getvalue()

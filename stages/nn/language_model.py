@@ -6,8 +6,9 @@ from __future__ import annotations
 import functools
 import math
 
+from stages.params import GATES
+
 DIRECTIONS = ("forward", "backward")
-GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}  # matrix products per step, for the FLOP count
 
 
 def build_language_models(vocab_size: int, cell: str, units: int, layers: int, embedding_dim: int):

@@ -166,15 +166,15 @@ class Train(Section):
 
     epochs: Int = Field(2, ge=1)
     """Maximum number of epochs."""
-    batch_size: Int = Field(64, ge=1)
+    batch_size: Int = Field(128, ge=1)
     """Batch size."""
     optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
     """Optimizer."""
-    learning_rate: Float = Field(0.002, gt=0, le=10)
+    learning_rate: Float = Field(0.004, gt=0, le=10)
     """Learning rate."""
     weight_decay: Float = Field(0.0, ge=0, le=1)
     """Decoupled weight decay of the optimizer (0 = none)."""
-    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_schedule: Literal["constant", "cosine"] = "cosine"
     """Learning rate over training: `constant`, or `cosine` decay to zero over `epochs`."""
     clipnorm: Float = Field(1.0, ge=0)
     """Clip each gradient to this norm (0 = no clipping)."""

@@ -29,6 +29,7 @@ TINY_TRAIN = defaults("train") | {
     "epochs": 2,
     "batch_size": 8,
     "learning_rate": 0.01,
+    "lr_schedule": "constant",  # the tiny model learns in two epochs only at a steady rate
     "patience": 0,
     "seed": 7,
     "jit_compile": "off",

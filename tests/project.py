@@ -43,7 +43,16 @@ def write_params(folder: Path, params: dict) -> Path:
 def copy_project(target: Path) -> Path:
     """Copy the tracked project files (no data, no venv) into ``target``."""
     ignore = shutil.ignore_patterns(
-        ".venv", "data", ".git", "__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache", "tmp", "cache"
+        ".venv",
+        "data",
+        ".git",
+        "__pycache__",
+        "*.egg-info",
+        ".pytest_cache",
+        ".ruff_cache",
+        "tmp",
+        "cache",
+        "config.local",  # this machine's DVC settings (a shared cache, credentials) stay out of the copies
     )
     shutil.copytree(ROOT, target, ignore=ignore, dirs_exist_ok=True)
     return target
@@ -53,7 +62,7 @@ def copy_project(target: Path) -> Path:
 SMALL = {
     "prepare": {"vocab_size": 2000, "max_len": 64, "limit": 2000},
     "model": {"cell": "lstm", "bidirectional": False, "units": 8, "embedding_dim": 16, "pooling": "last"},
-    "train": {"epochs": 1, "batch_size": 64},
+    "train": {"epochs": 1, "batch_size": 64, "ensemble": 1},
     # prepare.limit also limits the unlabeled text; a few steps on it, perplexity on a few thousand tokens
     "lm": {"units": 8, "embedding_dim": 16, "window": 16, "batch_size": 32, "epochs": 0.0005, "eval_tokens": 2000},
     "embeddings": {"dim": 16, "epochs": 1},

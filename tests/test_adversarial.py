@@ -136,11 +136,9 @@ def test_none_ignores_the_adversarial_knobs_and_at_and_vat_change_training(tmp_p
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("mode", "ensemble"), [("at", 2), ("vat", 1)])
-def test_adversarial_training_resumes_as_an_uninterrupted_run(
-    tmp_path, prepared, unlabeled, monkeypatch, mode, ensemble
-):
-    settings = {"adversarial": mode, "adversarial_epsilon": 0.5, "ensemble": ensemble, "epochs": 2}
+def test_virtual_adversarial_training_resumes_as_an_uninterrupted_run(tmp_path, prepared, unlabeled, monkeypatch):
+    """VAT's unlabeled batches and random probes resume too (AT with an ensemble: test_train.py's ensemble test)."""
+    settings = {"adversarial": "vat", "adversarial_epsilon": 0.5, "ensemble": 1, "epochs": 2}
     model = {"bidirectional": True, "pooling": "max", "dropout": 0.2}
 
     def run(name):
@@ -149,17 +147,15 @@ def test_adversarial_training_resumes_as_an_uninterrupted_run(
         )
 
     straight = run("straight")
-    original, calls = checkpoint.Checkpoint.on_epoch_end, []
+    original = checkpoint.Checkpoint.on_epoch_end
 
     def interrupting(self, epoch, logs=None):
         original(self, epoch, logs)
-        calls.append(epoch)
-        if len(calls) == 2 * ensemble - 1:  # the last member's first epoch
-            raise KeyboardInterrupt
+        raise KeyboardInterrupt  # after the first epoch
 
     with monkeypatch.context() as patch:
         patch.setattr(checkpoint.Checkpoint, "on_epoch_end", interrupting)
-        with pytest.raises(PipelineError, match="interrupted in member 2" if ensemble == 2 else "interrupted after"):
+        with pytest.raises(PipelineError, match="interrupted after"):
             run("resumed")
     resumed = run("resumed")
     drop = ("wall_time_s", "samples_per_s")
@@ -171,10 +167,7 @@ def test_adversarial_training_resumes_as_an_uninterrupted_run(
         load(tmp_path / "resumed" / "model.keras").get_weights(),
     ):
         np.testing.assert_array_equal(a, b)
-    live = tmp_path / "resumed" / "live"
-    member = live / "plots" / "metrics" / "member_2" / "val_loss.tsv"
-    assert member.is_file() == (ensemble == 2)  # DVCLive got both members
-    assert "val_loss" in json.loads((live / "metrics.json").read_text())  # and their mean
+    assert "val_loss" in json.loads((tmp_path / "resumed" / "live" / "metrics.json").read_text())
 
 
 def test_the_schema_refuses_at_with_multi_worker():

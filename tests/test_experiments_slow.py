@@ -53,7 +53,7 @@ def running_step(shown: list) -> int | None:
 
 def test_dvc_exp_show_reports_live_steps_while_training_and_plots_render(repo, tmp_path):
     log = tmp_path / "exp.log"
-    settings = ["-S", "train.epochs=12", "-S", "train.patience=0", "-S", "train.ensemble=1", "-S", "train.seed=3"]
+    settings = ["-S", "train.epochs=12", "-S", "train.patience=0", "-S", "train.seed=3"]
     with open(log, "w") as out:
         running = subprocess.Popen(["dvc", "exp", "run", *settings, "-n", "live", "train"], cwd=repo, env=ENV, stdout=out,
                                    stderr=subprocess.STDOUT, text=True)  # fmt: skip

@@ -284,9 +284,11 @@ def test_ensemble_averages_members_trained_as_single_models_with_successive_seed
 
 @pytest.mark.slow
 def test_ensemble_interrupted_in_a_later_member_resumes_without_retraining_the_first(tmp_path, monkeypatch):
+    """With adversarial training, the default's custom training step (resume with plain Keras steps: above)."""
     prepared = make_prepared(tmp_path)
+    settings = {"ensemble": 2, "epochs": 2, "adversarial": "at", "adversarial_epsilon": 0.5}
     (tmp_path / "straight").mkdir()
-    straight = train_tiny(tmp_path / "straight", prepared, ensemble=2, epochs=2)
+    straight = train_tiny(tmp_path / "straight", prepared, **settings)
     original = checkpoint.Checkpoint.on_epoch_end
     epochs_seen = []
 
@@ -298,9 +300,9 @@ def test_ensemble_interrupted_in_a_later_member_resumes_without_retraining_the_f
 
     monkeypatch.setattr(checkpoint.Checkpoint, "on_epoch_end", interrupting)
     with pytest.raises(PipelineError, match=r"interrupted in member 2 of 2 after epoch 1.*rerun"):
-        train_tiny(tmp_path / "resumed", prepared, ensemble=2, epochs=2)
+        train_tiny(tmp_path / "resumed", prepared, **settings)
     epochs_seen.clear()
-    resumed = train_tiny(tmp_path / "resumed", prepared, ensemble=2, epochs=2)
+    resumed = train_tiny(tmp_path / "resumed", prepared, **settings)
     assert epochs_seen == [1]  # only member 2's last epoch ran again
     rows = live_rows(tmp_path / "resumed")
     keys = ("loss", "accuracy", "val_loss", "val_accuracy")

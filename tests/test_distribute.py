@@ -31,18 +31,24 @@ print(json.dumps(results))
 """
 
 
-@pytest.mark.slow
-def test_mirrored_on_two_cpu_devices_trains_as_well(tmp_path):
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory) -> dict:
+    """The tiny classifier trained in one process on a CPU split into two devices, without and with mirroring."""
     env = subprocess_env(**{distribute.CPU_DEVICES_ENV: "2"})
+    folder = tmp_path_factory.mktemp("one-process")
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-c", SCRIPT, str(folder)], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(done.stdout.strip().splitlines()[-1])
-    assert results["none"]["replicas"] == 1
-    assert results["mirrored"]["replicas"] == 2
-    assert results["mirrored"]["best_val_accuracy"] >= 0.9
-    assert abs(results["mirrored"]["best_val_accuracy"] - results["none"]["best_val_accuracy"]) <= 0.05
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_mirrored_on_two_cpu_devices_trains_as_well(one_process):
+    assert one_process["none"]["replicas"] == 1
+    assert one_process["mirrored"]["replicas"] == 2
+    assert one_process["mirrored"]["best_val_accuracy"] >= 0.9
+    assert abs(one_process["mirrored"]["best_val_accuracy"] - one_process["none"]["best_val_accuracy"]) <= 0.05
 
 
 def test_multi_worker_without_tf_config_is_a_clear_error(monkeypatch):
@@ -87,7 +93,7 @@ def cluster_project(tmp_path) -> Path:
 
 
 @pytest.mark.slow
-def test_two_worker_processes_train_as_one_and_only_the_chief_writes(cluster_project):
+def test_two_worker_processes_train_as_one_and_only_the_chief_writes(cluster_project, one_process):
     workers = start_workers(cluster_project)
     results = [worker.communicate(timeout=300) for worker in workers]
     for worker, (_, err) in zip(workers, results):
@@ -108,14 +114,8 @@ def test_two_worker_processes_train_as_one_and_only_the_chief_writes(cluster_pro
         ]
         + [f"reports/live/plots/metrics/{key}.tsv" for key in ("loss", "accuracy", "val_loss", "val_accuracy")]
     )  # the chief's outputs, no second worker's files or state left behind
-    one_process = json.loads(
-        subprocess.run(
-            [sys.executable, "-c", SCRIPT, str(cluster_project / "single")], cwd=ROOT, capture_output=True, text=True,
-            env=subprocess_env(**{distribute.CPU_DEVICES_ENV: "2"}),
-        ).stdout.strip().splitlines()[-1]
-    )["none"]  # fmt: skip
     assert metrics["best_val_accuracy"] >= 0.9
-    assert abs(metrics["best_val_accuracy"] - one_process["best_val_accuracy"]) <= 0.05
+    assert abs(metrics["best_val_accuracy"] - one_process["none"]["best_val_accuracy"]) <= 0.05
 
 
 @pytest.mark.slow

@@ -7,6 +7,8 @@ reviews and seeds, paired p-value) to each setting's difference from the referen
     stages compare                                                       # cmp-bigru-wv-s42..44 among the 18 runs
     stages compare --cell gru --bidirectional true -S model.units=128 --prefix uone --out /tmp/uone
     python bench/over_seeds.py cmp uone                                  # BiGRU(128) against BiGRU(64)
+
+A grid of another variant is named PREFIX:VARIANT (``dthreer:bigru``: a ``--init random`` grid).
 """
 
 import argparse
@@ -18,15 +20,16 @@ from stages.commands import compare, statistics
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("prefixes", nargs="+", help="the reference grid's prefix first, then the others")
+    parser.add_argument("prefixes", nargs="+", help="the reference grid's PREFIX[:VARIANT] first, then the others")
     parser.add_argument("--variant", default="bigru-wv", help="the variant's name in the experiments")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     args = parser.parse_args()
     labels = compare.read_test_labels()
     commits = compare.experiment_commits()
+    grids = {name: (name.partition(":")[0], name.partition(":")[2] or args.variant) for name in args.prefixes}
     runs = {
-        prefix: [compare.read_run(commits[f"{prefix}-{args.variant}-s{seed}"], labels, 0.5) for seed in args.seeds]
-        for prefix in args.prefixes
+        name: [compare.read_run(commits[f"{prefix}-{variant}-s{seed}"], labels, 0.5) for seed in args.seeds]
+        for name, (prefix, variant) in grids.items()
     }
     samples = statistics.resampled_accuracies({name: np.stack([r["correct"] for r in rs]) for name, rs in runs.items()})
     for name, rs in runs.items():

@@ -45,7 +45,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from stages import paths  # noqa: E402
-from stages.params import load_sections  # noqa: E402
+from stages.io.params_file import load_sections  # noqa: E402
 
 VARIANTS = (("simple_rnn", False), ("lstm", False), ("gru", False), ("lstm", True))
 MAX_LENS = (256, 512)
@@ -453,19 +453,51 @@ CLASSIFIER_CHANGES = {
 }
 
 
-def classifier_speed(config: dict, samples: int, epochs: int) -> float:
-    """Training reviews/s of one classifier setting, in a fresh process (oneDNN's math mode is read at start)."""
+def start_classifier(config: dict, samples: int, epochs: int, cpu: int | None = None) -> subprocess.Popen:
+    """One classifier setting training in a fresh process (oneDNN's math mode is read at start); with ``cpu``,
+    single-threaded and pinned to that core."""
     import json
 
     env = os.environ | ({"TF_SET_ONEDNN_FPMATH_MODE": "BF16"} if config["onednn_bf16"] else {})
-    done = subprocess.run(
-        [sys.executable, "-c", CLASSIFIER_CHILD, json.dumps(config), str(samples), str(epochs)],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+    if cpu is not None:
+        env |= {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-c", CLASSIFIER_CHILD, json.dumps(config), str(samples), str(epochs)], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu})),
     )  # fmt: skip
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode or not lines:
-        raise SystemExit(f"classifier benchmark child failed for {config}:\n{done.stderr[-2000:]}")
+
+
+def reviews_per_s(child: subprocess.Popen, config: dict) -> float:
+    """The training reviews/s a ``start_classifier`` child printed."""
+    import json
+
+    out, err = child.communicate()
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    if child.returncode or not lines:
+        raise SystemExit(f"classifier benchmark child failed for {config}:\n{err[-2000:]}")
     return json.loads(lines[-1].removeprefix("RESULT "))["reviews_per_s"]
+
+
+def classifier_speed(config: dict, samples: int, epochs: int) -> float:
+    """Training reviews/s of one classifier setting, in a fresh process on every core."""
+    return reviews_per_s(start_classifier(config, samples, epochs), config)
+
+
+def bench_members(args: argparse.Namespace) -> None:
+    """Ensemble members side by side: one process on every core against one single-threaded process per core,
+    the same member (params.yaml's batch) in each; the ratio is the pair's total reviews/s over the one process's."""
+    cpus = sorted(os.sched_getaffinity(0))
+    samples, epochs = min(args.train_samples, 2048), args.rounds
+    config = CLASSIFIER_REFERENCE | {"batch": load_sections("train", paths.PARAMS)["train"]["batch_size"]}
+    print(f"members: one process on {len(cpus)} cores against {len(cpus)} single-core processes side by side, "
+          f"{samples} training reviews, 1 untimed epoch then {epochs} timed")  # fmt: skip
+    for round_ in range(args.classifier_rounds):
+        one = classifier_speed(config, samples, epochs)
+        children = [start_classifier(config, samples, epochs, cpu) for cpu in cpus]
+        side = [reviews_per_s(child, config) for child in children]
+        print(f"round {round_ + 1}: one process {one:.1f} reviews/s; side by side "
+              f"{' + '.join(f'{v:.1f}' for v in side)} = {sum(side):.1f}; ratio {sum(side) / one:.2f}x", flush=True)  # fmt: skip
 
 
 def bench_classifier(args: argparse.Namespace) -> None:
@@ -540,6 +572,7 @@ SECTIONS = {
     "predict": bench_predict,
     "memory": bench_memory,
     "lm": bench_lm,
+    "members": bench_members,
     "classifier": bench_classifier,
     "generate": bench_generate,
 }

@@ -26,11 +26,11 @@ def main() -> None:
     args = parser.parse_args()
     labels = compare.read_test_labels()
     commits = compare.experiment_commits()
-    grids = {name: (name.partition(":")[0], name.partition(":")[2] or args.variant) for name in args.prefixes}
-    runs = {
-        name: [compare.read_run(commits[f"{prefix}-{variant}-s{seed}"], labels, 0.5) for seed in args.seeds]
-        for name, (prefix, variant) in grids.items()
-    }
+    runs = {}
+    for name in args.prefixes:
+        prefix, _, variant = name.partition(":")
+        runs[name] = [compare.read_run(commits[f"{prefix}-{variant or args.variant}-s{seed}"], labels, 0.5)
+                      for seed in args.seeds]  # fmt: skip
     samples = statistics.resampled_accuracies({name: np.stack([r["correct"] for r in rs]) for name, rs in runs.items()})
     for name, rs in runs.items():
         accuracy = [r["test_accuracy"] for r in rs]

@@ -13,7 +13,7 @@ from stages.nn import adversarial, checkpoint
 from stages.nn.model import build_model
 from stages.nn.saving import load
 from tests.project import default_params
-from tests.tiny import make_prepared, model_params, train_tiny
+from tests.tiny import assert_same_run, make_prepared, model_params, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -158,15 +158,7 @@ def test_virtual_adversarial_training_resumes_as_an_uninterrupted_run(tmp_path, 
         with pytest.raises(PipelineError, match="interrupted after"):
             run("resumed")
     resumed = run("resumed")
-    drop = ("wall_time_s", "samples_per_s")
-    assert {k: v for k, v in straight["train"].items() if k not in drop} == {
-        k: v for k, v in resumed["train"].items() if k not in drop
-    }
-    for a, b in zip(
-        load(tmp_path / "straight" / "model.keras").get_weights(),
-        load(tmp_path / "resumed" / "model.keras").get_weights(),
-    ):
-        np.testing.assert_array_equal(a, b)
+    assert_same_run(straight, resumed, tmp_path / "straight" / "model.keras", tmp_path / "resumed" / "model.keras")
     assert "val_loss" in json.loads((tmp_path / "resumed" / "live" / "metrics.json").read_text())
 
 

@@ -15,17 +15,7 @@ from stages.errors import PipelineError
 from stages.nn import checkpoint
 from stages.nn.saving import load
 from tests.project import ROOT, default_params, subprocess_env, write_params
-from tests.tiny import TINY_MODEL, TINY_TRAIN, make_prepared, train_tiny
-
-
-def assert_same_run(metrics_a, metrics_b, model_a, model_b):
-    """Two runs agree on every metric but the timings, and on every weight."""
-    drop = ("wall_time_s", "samples_per_s")
-    assert {k: v for k, v in metrics_a["train"].items() if k not in drop} == {
-        k: v for k, v in metrics_b["train"].items() if k not in drop
-    }
-    for a, b in zip(load(model_a).get_weights(), load(model_b).get_weights()):
-        np.testing.assert_array_equal(a, b)
+from tests.tiny import TINY_MODEL, TINY_TRAIN, assert_same_run, make_prepared, train_tiny
 
 
 @pytest.mark.slow
@@ -50,18 +40,10 @@ def test_training_writes_model_history_metrics_and_summary(tmp_path):
 @pytest.mark.slow
 def test_same_params_give_identical_weights_and_metrics(tmp_path):
     prepared = make_prepared(tmp_path)
-    runs = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        metrics = train_tiny(tmp_path / name, prepared, epochs=3)
-        runs.append((metrics, load(tmp_path / name / "model.keras").get_weights()))
-    (m1, w1), (m2, w2) = runs
-    drop = ("wall_time_s", "samples_per_s")
-    assert {k: v for k, v in m1["train"].items() if k not in drop} == {
-        k: v for k, v in m2["train"].items() if k not in drop
-    }
-    for a, b in zip(w1, w2):
-        np.testing.assert_array_equal(a, b)
+    m1, m2 = (train_tiny(tmp_path / name, prepared, epochs=3) for name in ("a", "b"))
+    assert_same_run(m1, m2, tmp_path / "a" / "model.keras", tmp_path / "b" / "model.keras")
     assert (tmp_path / "a" / "history.tsv").read_text() == (tmp_path / "b" / "history.tsv").read_text()
 
 

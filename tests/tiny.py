@@ -95,3 +95,17 @@ def model_params(cell: str, units: int, embedding_dim: int, **overrides):
     bare = dict(bidirectional=False, layers=1, embedding_dropout=0.0, dropout=0.0, pooling="last", dense_units=0,
                 dense_dropout=0.0, init="random", embedding_trainable=True)  # fmt: skip
     return Model(**(bare | {"cell": cell, "units": units, "embedding_dim": embedding_dim} | overrides))
+
+
+def assert_same_run(metrics_a: dict, metrics_b: dict, model_a: Path, model_b: Path) -> None:
+    """Two runs agree on every metric but the timings, and on every weight."""
+    import numpy as np
+
+    from stages.nn.saving import load
+
+    drop = ("wall_time_s", "samples_per_s")
+    assert {k: v for k, v in metrics_a["train"].items() if k not in drop} == {
+        k: v for k, v in metrics_b["train"].items() if k not in drop
+    }
+    for a, b in zip(load(model_a).get_weights(), load(model_b).get_weights()):
+        np.testing.assert_array_equal(a, b)

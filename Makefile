@@ -27,10 +27,10 @@ repro: $(BIN)/.installed
 test: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n auto --dist loadfile
+	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder
 
 test-fast: $(BIN)/.installed-dev
-	$(BIN)/pytest -m "not slow" -n auto --dist loadfile
+	$(BIN)/pytest -m "not slow" -n auto --dist loadfile --no-loadscope-reorder
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .

@@ -15,6 +15,16 @@ from tests.tiny import lm_params
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# The longest modules first, so that the pytest-xdist workers finish together (`make test` keeps this
+# order with --no-loadscope-reorder); test_pipeline_slow builds the small project the other dvc modules copy.
+LONGEST_FIRST = ("test_pipeline_slow", "test_train", "test_experiments_slow", "test_distribute", "test_remote_slow",
+                 "test_atomic", "test_adversarial", "test_model", "test_params_forms", "test_export", "test_lm")  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
+
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -82,7 +92,7 @@ def trained_lm(lm_data, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_classifier(tmp_path_factory) -> Path:
     """One tiny project with a trained classifier (``TINY_BIDIRECTIONAL``, an ensemble of two, one epoch):
-    ``prepared/`` and ``model.keras``."""
+    ``prepared/`` and ``model.keras``, shared by the predict, console and export tests."""
     from tests.tiny import TINY_BIDIRECTIONAL, make_prepared, train_tiny
 
     folder = tmp_path_factory.mktemp("classifier")

@@ -123,12 +123,10 @@ def test_none_ignores_the_adversarial_knobs_and_at_and_vat_change_training(tmp_p
     plain = weights("none")
     knobs = weights("none-knobs", adversarial_epsilon=3.0, adversarial_weight=7.0, vat_xi=0.5)
     at = weights("at", adversarial="at", adversarial_epsilon=0.5)
-    at_again = weights("at-again", adversarial="at", adversarial_epsilon=0.5)
     both = weights("at_vat", adversarial="at_vat", adversarial_epsilon=0.5)
     assert all(np.array_equal(a, b) for a, b in zip(plain, knobs))
     assert not all(np.array_equal(a, b) for a, b in zip(plain, at))
     assert not all(np.array_equal(a, b) for a, b in zip(at, both))
-    assert all(np.array_equal(a, b) for a, b in zip(at, at_again))  # deterministic (vat: the resume test)
     saved = load(tmp_path / "at" / "model.keras")
     assert [type(layer).__name__ for layer in saved.layers] == [
         type(layer).__name__ for layer in load(tmp_path / "none" / "model.keras").layers

@@ -10,7 +10,6 @@ import pytest
 
 from stages.io.console import SHOW_ENV, is_native_log
 from tests.project import ROOT
-from tests.tiny import make_prepared, train_tiny
 
 NATIVE = [
     b"I0000 00:00:1795451276.010529    1087 port.cc:153] oneDNN custom operations are on. You may see slightly",
@@ -38,30 +37,22 @@ def test_project_python_and_fatal_lines_are_kept(line):
     assert not is_native_log(line)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("console")
-    prepared = make_prepared(folder)
-    train_tiny(folder, prepared, epochs=1)
-    return folder, prepared
-
-
-def predict(trained, show: str | None) -> subprocess.CompletedProcess:
-    folder, prepared = trained
+def predict(folder, show: str | None) -> subprocess.CompletedProcess:
+    """``stages predict`` in a fresh process on the session's tiny classifier (``folder``)."""
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", SHOW_ENV)}
     env["PYTHONPATH"] = str(ROOT)
     if show:
         env[SHOW_ENV] = show
     return subprocess.run(
         [sys.executable, "-m", "stages", "predict", "a great film", "--model", str(folder / "model.keras"),
-         "--prepared", str(prepared)],
+         "--prepared", str(folder / "prepared")],
         cwd=folder, env=env, capture_output=True, text=True,
     )  # fmt: skip
 
 
 @pytest.mark.slow
-def test_predict_prints_no_tensorflow_start_up_lines(trained):
-    done = predict(trained, show=None)
+def test_predict_prints_no_tensorflow_start_up_lines(tiny_classifier):
+    done = predict(tiny_classifier, show=None)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0] in ("pos", "neg")
     native = [line for line in done.stderr.splitlines() if is_native_log(line.encode())]
@@ -69,7 +60,7 @@ def test_predict_prints_no_tensorflow_start_up_lines(trained):
 
 
 @pytest.mark.slow
-def test_the_switch_brings_tensorflow_lines_back(trained):
-    done = predict(trained, show="1")
+def test_the_switch_brings_tensorflow_lines_back(tiny_classifier):
+    done = predict(tiny_classifier, show="1")
     assert done.returncode == 0, done.stderr
     assert any(is_native_log(line.encode()) for line in done.stderr.splitlines()), done.stderr

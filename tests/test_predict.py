@@ -8,15 +8,11 @@ from hypothesis import strategies as st
 
 from stages.commands.predict import Predictor, check_argument, decode_utf8, reviews_from_lines
 from stages.errors import PipelineError
-from tests.tiny import make_prepared, train_tiny
 
 
 @pytest.fixture(scope="module")
-def predictor(tmp_path_factory) -> Predictor:
-    folder = tmp_path_factory.mktemp("predict")
-    prepared = make_prepared(folder)
-    train_tiny(folder, prepared, epochs=1)
-    return Predictor(folder / "model.keras", prepared)
+def predictor(tiny_classifier) -> Predictor:
+    return Predictor(tiny_classifier / "model.keras", tiny_classifier / "prepared")
 
 
 def check(predictor: Predictor, text: str) -> None:

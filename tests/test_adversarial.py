@@ -79,6 +79,37 @@ def test_adversarial_loss_equals_a_hand_computed_one():
     assert len(gradients) == len(net.trainable_weights) and all(g is not None for g in gradients)
 
 
+def test_matrix_adversarial_loss_moves_every_occurrence_of_a_word_alike_by_the_requested_norm():
+    """``at_matrix``: the step on the embedding matrix's rows (words repeat within and across reviews), by hand."""
+    net = build_model(30, model_params("gru", 4, 6, bidirectional=True, pooling="max"), seed=3)
+    x = np.array([[3, 4, 3, 6, 0, 0], [7, 4, 9, 7, 7, 12], [13, 3, 0, 0, 0, 0]], dtype=np.int32)
+    y = np.array([1.0, 0.0, 1.0], dtype=np.float32)
+    net.compile(optimizer="sgd", loss="binary_crossentropy")
+    front, head = adversarial.split(net)
+    loss, _, adv, _ = adversarial.adversarial_gradients(net, front, head, x, y[:, None], 0.3, 1.0, mode="at_matrix")
+
+    matrix = net.get_layer("embedding").embeddings
+    with tf.GradientTape() as tape:
+        clean = tf.reduce_mean(tf.keras.losses.binary_crossentropy(y[:, None], net(x, training=True)))
+    g = tf.convert_to_tensor(tape.gradient(clean, matrix)).numpy()
+    words = np.unique(x[x > 0])
+    weights = matrix.numpy()
+    step = 0.3 * np.linalg.norm(weights[words]) * g[words] / np.linalg.norm(g[words])
+    aligned, embedded = (t.numpy() for t in front(x))
+    r = adversarial.matrix_perturbation(np.ones_like(embedded), embedded, aligned, 0.3).numpy()
+    assert not r[aligned == 0].any()  # padding stays
+    np.testing.assert_allclose(r[0, 0], r[0, 2])  # one move per word, wherever it occurs
+    moved = weights.copy()
+    moved[words] += step
+    p_clean = net.predict(x, verbose=0)[:, 0]
+    matrix.assign(moved)
+    p_moved = net.predict(x, verbose=0)[:, 0]
+    assert np.linalg.norm(step) == pytest.approx(0.3 * np.linalg.norm(weights[words]), rel=1e-5)
+    assert float(loss) == pytest.approx(bce(y, p_clean), rel=1e-5)
+    assert float(adv) == pytest.approx(bce(y, p_moved), rel=1e-4)
+    assert float(adv) > float(loss)
+
+
 def kl(p, q):
     p, q = np.clip(p, 1e-7, 1 - 1e-7), np.clip(q, 1e-7, 1 - 1e-7)
     return float(np.mean(p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))))
@@ -124,9 +155,11 @@ def test_none_ignores_the_adversarial_knobs_and_at_and_vat_change_training(tmp_p
     knobs = weights("none-knobs", adversarial_epsilon=3.0, adversarial_weight=7.0, vat_xi=0.5)
     at = weights("at", adversarial="at", adversarial_epsilon=0.5)
     both = weights("at_vat", adversarial="at_vat", adversarial_epsilon=0.5)
+    matrix = weights("at_matrix", adversarial="at_matrix", adversarial_epsilon=0.5)
     assert all(np.array_equal(a, b) for a, b in zip(plain, knobs))
     assert not all(np.array_equal(a, b) for a, b in zip(plain, at))
     assert not all(np.array_equal(a, b) for a, b in zip(at, both))
+    assert not all(np.array_equal(a, b) for a, b in zip(at, matrix))
     saved = load(tmp_path / "at" / "model.keras")
     assert [type(layer).__name__ for layer in saved.layers] == [
         type(layer).__name__ for layer in load(tmp_path / "none" / "model.keras").layers

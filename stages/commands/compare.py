@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 # The default grid's settings on top of params.yaml: each run is one member of the headline
 # classifier (no ensemble), so that 6 variants x 3 seeds fit about an hour on two cores.
 BUDGET_SETTINGS = ("train.ensemble=1",)
-PASSES = {"none": 1, "at": 2, "vat": 2, "at_vat": 3}  # forward-backward passes per batch
+PASSES = {"none": 1, "at": 2, "at_matrix": 2, "vat": 2, "at_vat": 3}  # forward-backward passes per batch
 OVERHEAD_S = 40  # per run: DVC's start and checkout, evaluating, blending (a rough allowance)
 LEVEL = 0.95
 RESAMPLES = 10_000

@@ -6,6 +6,11 @@ loss most, as a first-order estimate: ``r = epsilon * ||e|| * g / ||g||`` per re
 ``e`` is the review's embedded sequence (its token steps), ``g`` the gradient of the loss
 with respect to it, and both norms are taken over the review's steps and channels.
 
+``at_matrix`` scales the step over the batch instead, as the embedding matrix sees it: each word's
+gradient summed over its occurrences, ``r = epsilon * ||E|| * G / ||G||`` with ``E`` and ``G`` the
+batch's embedding rows and their gradients, so every occurrence of a word moves alike (the
+accuracy issue's probe perturbed the whole matrix this way).
+
 Miyato et al. normalise the embeddings and use an absolute ``epsilon``, so that the model
 cannot make the perturbation negligible by growing its embedding. Scaling ``r`` with the
 review's own embedded norm gives the same invariance without a normalisation layer in
@@ -49,6 +54,22 @@ def perturbation(gradient, embedded, aligned, epsilon: float):
     return epsilon * e_norm * gradient / tf.maximum(g_norm, 1e-12)
 
 
+def matrix_perturbation(gradient, embedded, aligned, epsilon: float):
+    """``epsilon * ||E|| * G / ||G||`` over the embedding rows ``E`` of the batch's words, ``G`` their gradient (summed
+    over every occurrence), put back at each occurrence: every occurrence of a word moves alike; zero at padding."""
+    dim = tf.shape(embedded)[-1]
+    words, where = tf.unique(tf.reshape(aligned, [-1]))
+    count = tf.size(words)
+    is_word = tf.cast(tf.not_equal(words, 0), tf.float32)[:, tf.newaxis]
+    rows = tf.math.unsorted_segment_sum(tf.reshape(tf.cast(gradient, tf.float32), [-1, dim]), where, count) * is_word
+    vectors = tf.math.unsorted_segment_max(tf.reshape(tf.cast(embedded, tf.float32), [-1, dim]), where, count) * is_word
+    moved = epsilon * tf.norm(vectors) * rows / tf.maximum(tf.norm(rows), 1e-12)
+    return tf.reshape(tf.gather(moved, where), tf.shape(embedded))
+
+
+PERTURBATIONS = {"at": perturbation, "at_matrix": matrix_perturbation}  # AT's two ways of scaling the step
+
+
 def split(net: keras.Model, prefix: str = "") -> tuple[keras.Model, keras.Model]:
     """``front`` (tokens -> aligned tokens, embedded sequence) and ``head`` (those -> probability), sharing ``net``'s layers."""
     aligned = net.get_layer(f"{prefix}left_align").output
@@ -56,8 +77,11 @@ def split(net: keras.Model, prefix: str = "") -> tuple[keras.Model, keras.Model]
     return keras.Model(net.input, [aligned, embedded]), keras.Model([aligned, embedded], net.output)
 
 
-def adversarial_gradients(net, front, head, x, y, epsilon: float, weight: float, sample_weight=None):
+def adversarial_gradients(net, front, head, x, y, epsilon: float, weight: float, sample_weight=None, mode: str = "at"):
     """One batch: the clean loss and predictions, the adversarial loss, and the gradients of ``loss + weight * adv``.
+
+    ``mode`` picks the step's scaling: ``at`` per review (``perturbation``), ``at_matrix`` over the batch's
+    embedding rows (``matrix_perturbation``).
 
     Two passes, each one forward and one backward: the clean pass gives the variables'
     gradients and the embedding's at once; the perturbed pass, with ``r`` held constant
@@ -73,7 +97,7 @@ def adversarial_gradients(net, front, head, x, y, epsilon: float, weight: float,
         loss = net.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
         scaled = net.optimizer.scale_loss(loss) if net.optimizer is not None else loss
     *clean, direction = tape.gradient(scaled, [*variables, embedded])
-    r = tf.stop_gradient(tf.cast(perturbation(direction, embedded, aligned, epsilon), embedded.dtype))
+    r = tf.stop_gradient(tf.cast(PERTURBATIONS[mode](direction, embedded, aligned, epsilon), embedded.dtype))
     with tf.GradientTape() as tape:
         aligned, embedded = front(x, training=True)
         perturbed = head([aligned, embedded + r], training=True)
@@ -137,7 +161,7 @@ def _add(a, b):
     return tf.convert_to_tensor(a) + tf.convert_to_tensor(b)
 
 
-MODES = ("none", "at", "vat", "at_vat")  # train.adversarial
+MODES = ("none", "at", "at_matrix", "vat", "at_vat")  # train.adversarial
 
 
 def needs_unlabeled(mode: str) -> bool:
@@ -167,7 +191,10 @@ def enable(
                 self, front, head, x, y, u, epsilon, xi, weight, step_seed, sample_weight
             )
         else:
-            loss, y_pred, _, gradients = adversarial_gradients(self, front, head, x, y, epsilon, weight, sample_weight)
+            at_mode = "at_matrix" if mode == "at_matrix" else "at"
+            loss, y_pred, _, gradients = adversarial_gradients(
+                self, front, head, x, y, epsilon, weight, sample_weight, at_mode
+            )
         if mode == "at_vat":
             r, clean = virtual_perturbation(front, head, u, epsilon, xi, step_seed)
             with tf.GradientTape() as tape:

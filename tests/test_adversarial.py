@@ -50,13 +50,18 @@ def test_perturbation_has_the_requested_norm_and_spares_padding():
         assert np.dot(r[row, :length].ravel(), g) / (np.linalg.norm(r[row]) * np.linalg.norm(g)) == pytest.approx(1.0)
 
 
+def tiny_split():
+    """A bare bidirectional GRU(4) over 30 ids, compiled, and its ``front`` and ``head``."""
+    net = build_model(30, model_params("gru", 4, 6, bidirectional=True, pooling="max"), seed=3)
+    net.compile(optimizer="sgd", loss="binary_crossentropy")
+    return net, *adversarial.split(net)
+
+
 def test_adversarial_loss_equals_a_hand_computed_one():
     """The gradient by another route (the embedding matrix: every token occurs once) and the loss by numpy."""
-    net = build_model(30, model_params("gru", 4, 6, bidirectional=True, pooling="max"), seed=3)
+    net, front, head = tiny_split()
     x = np.array([[3, 4, 5, 6, 0, 0], [7, 8, 9, 10, 11, 12], [13, 14, 0, 0, 0, 0]], dtype=np.int32)
     y = np.array([1.0, 0.0, 1.0], dtype=np.float32)
-    net.compile(optimizer="sgd", loss="binary_crossentropy")
-    front, head = adversarial.split(net)
     loss, _, adv, gradients = adversarial.adversarial_gradients(net, front, head, x, y[:, None], 0.3, 2.0)
 
     matrix = net.get_layer("embedding").embeddings
@@ -81,11 +86,9 @@ def test_adversarial_loss_equals_a_hand_computed_one():
 
 def test_matrix_adversarial_loss_moves_every_occurrence_of_a_word_alike_by_the_requested_norm():
     """``at_matrix``: the step on the embedding matrix's rows (words repeat within and across reviews), by hand."""
-    net = build_model(30, model_params("gru", 4, 6, bidirectional=True, pooling="max"), seed=3)
+    net, front, head = tiny_split()
     x = np.array([[3, 4, 3, 6, 0, 0], [7, 4, 9, 7, 7, 12], [13, 3, 0, 0, 0, 0]], dtype=np.int32)
     y = np.array([1.0, 0.0, 1.0], dtype=np.float32)
-    net.compile(optimizer="sgd", loss="binary_crossentropy")
-    front, head = adversarial.split(net)
     loss, _, adv, _ = adversarial.adversarial_gradients(net, front, head, x, y[:, None], 0.3, 1.0, mode="at_matrix")
 
     matrix = net.get_layer("embedding").embeddings
@@ -116,9 +119,8 @@ def kl(p, q):
 
 
 def test_vat_loss_equals_a_hand_computed_one_and_its_perturbation_has_the_requested_norm():
-    net = build_model(30, model_params("gru", 4, 6, bidirectional=True, pooling="max"), seed=3)
+    net, front, head = tiny_split()
     u = np.array([[3, 4, 5, 6, 0, 0], [7, 8, 9, 10, 11, 12], [13, 14, 0, 0, 0, 0]], dtype=np.int32)
-    front, head = adversarial.split(net)
     seed = tf.constant([5, 0], tf.int64)
     r, clean = adversarial.virtual_perturbation(front, head, u, 2.0, 1e-3, seed)
     vat = float(adversarial.virtual_adversarial_loss(front, head, u, r, clean))

@@ -34,14 +34,14 @@ def test_shared_remote_push_pull_and_experiments_between_clones(repo, tmp_path):
               "A moving, beautifully acted film.")  # fmt: skip
     assert same.split()[:2] == predicted.split()[:2]  # label and probability: the stock model is the same function
 
-    sh(clone, "dvc", "exp", "run", "-S", "train.seed=5", "-n", "shared-seed")
+    sh(clone, "dvc", "exp", "run", "-S", "train.seed=5", "-n", "shared-seed", "train")  # a new model, nothing after it
     sh(clone, "dvc", "exp", "push", "origin", "shared-seed")  # git refs to the repository, outputs to the remote
     other = tmp_path / "other"
     sh(tmp_path, "git", "clone", "-q", str(repo), str(other))
     sh(other, "dvc", "exp", "pull", "origin", "shared-seed")
     sh(other, "dvc", "exp", "apply", "shared-seed")
     sh(other, "dvc", "pull")
-    pushed = json.loads((clone / "reports/metrics.json").read_text())
-    assert json.loads((other / "reports/metrics.json").read_text()) == pushed
+    pushed = json.loads((clone / "reports/train_metrics.json").read_text())
+    assert json.loads((other / "reports/train_metrics.json").read_text()) == pushed
     assert (other / "data/model/model.keras").read_bytes() == (clone / "data/model/model.keras").read_bytes()
-    assert "up to date" in sh(other, "dvc", "status")
+    assert "up to date" in sh(other, "dvc", "status", "train")  # what the experiment ran is all there

@@ -197,7 +197,7 @@ from tests.tiny import make_prepared, train_tiny
 folder = Path(sys.argv[1])
 prepared = make_prepared(folder)
 out = folder / sys.argv[2]
-metrics = train_tiny(out, prepared, {"dropout": 0.2}, jit_compile="on", epochs=3)
+metrics = train_tiny(out, prepared, {"dropout": 0.2}, jit_compile="on", epochs=2)
 weights = load(out / "model.keras").get_weights()
 print(json.dumps({"xla": metrics["train"]["xla"], "checksum": [float(abs(w).sum()) for w in weights]}))
 """

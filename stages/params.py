@@ -76,6 +76,7 @@ IntList = Annotated[list[Annotated[int, BeforeValidator(_integral)]], AfterValid
 Cell = Literal["simple_rnn", "lstm", "gru"]
 GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}  # weight matrices per step of each cell (FLOP and cost estimates)
 Side = Literal["pre", "post"]
+Adversarial = Literal["none", "at", "at_matrix", "vat", "at_vat"]  # train.adversarial (stages/nn/adversarial.py)
 
 
 class Section(BaseModel):
@@ -190,7 +191,7 @@ class Train(Section):
     """XLA compilation: `auto` (off: measured no faster on CPU, and it would block cuDNN on a GPU), `on` or `off`."""
     precision: Literal["float32", "mixed_bfloat16"] = "float32"
     """Arithmetic of the layers: `float32`, or `mixed_bfloat16` (bfloat16 products, float32 weights: faster for large cells on CPUs with AMX; see bench/README.md)."""
-    adversarial: Literal["none", "at", "at_matrix", "vat", "at_vat"] = "at"
+    adversarial: Adversarial = "at"
     """Adversarial training (Miyato et al. 2017): `none`; `at` (add the loss on embeddings perturbed along the normalised gradient of the loss); `at_matrix` (the same step normalised over the batch's embedding rows: every occurrence of a word moves alike); `vat` (add the divergence of predictions on unlabeled reviews under the perturbation that changes them most; reads the embeddings stage's unlabeled.npz); `at_vat` (both)."""
     adversarial_epsilon: Float = Field(0.02, gt=0, le=10)
     """Size of the adversarial perturbation, relative to the norm of each review's embedded sequence (`at_matrix`: of the batch's embedding rows)."""

@@ -89,7 +89,9 @@ def test_matrix_adversarial_loss_moves_every_occurrence_of_a_word_alike_by_the_r
     net, front, head = tiny_split()
     x = np.array([[3, 4, 3, 6, 0, 0], [7, 4, 9, 7, 7, 12], [13, 3, 0, 0, 0, 0]], dtype=np.int32)
     y = np.array([1.0, 0.0, 1.0], dtype=np.float32)
-    loss, _, adv, _ = adversarial.adversarial_gradients(net, front, head, x, y[:, None], 0.3, 1.0, mode="at_matrix")
+    loss, _, adv, _ = adversarial.adversarial_gradients(
+        net, front, head, x, y[:, None], 0.3, 1.0, step=adversarial.matrix_perturbation
+    )
 
     matrix = net.get_layer("embedding").embeddings
     with tf.GradientTape() as tape:

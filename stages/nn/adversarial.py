@@ -33,10 +33,13 @@ so nothing is copied and the model that ``fit`` trains is the one saved.
 from __future__ import annotations
 
 import types
+from typing import get_args
 
 import keras
 import tensorflow as tf
 from keras.src.losses.loss import unscale_loss_for_distribution  # as Keras's own train_step
+
+from stages.params import Adversarial
 
 
 def token_mask(aligned):
@@ -67,7 +70,7 @@ def matrix_perturbation(gradient, embedded, aligned, epsilon: float):
     return tf.reshape(tf.gather(moved, where), tf.shape(embedded))
 
 
-PERTURBATIONS = {"at": perturbation, "at_matrix": matrix_perturbation}  # AT's two ways of scaling the step
+STEPS = {"at": perturbation, "at_vat": perturbation, "at_matrix": matrix_perturbation}  # AT's step, by mode
 
 
 def split(net: keras.Model, prefix: str = "") -> tuple[keras.Model, keras.Model]:
@@ -77,11 +80,11 @@ def split(net: keras.Model, prefix: str = "") -> tuple[keras.Model, keras.Model]
     return keras.Model(net.input, [aligned, embedded]), keras.Model([aligned, embedded], net.output)
 
 
-def adversarial_gradients(net, front, head, x, y, epsilon: float, weight: float, sample_weight=None, mode: str = "at"):
+def adversarial_gradients(net, front, head, x, y, epsilon: float, weight: float, sample_weight=None, step=perturbation):
     """One batch: the clean loss and predictions, the adversarial loss, and the gradients of ``loss + weight * adv``.
 
-    ``mode`` picks the step's scaling: ``at`` per review (``perturbation``), ``at_matrix`` over the batch's
-    embedding rows (``matrix_perturbation``).
+    ``step`` scales the perturbation: per review (``perturbation``) or over the batch's embedding
+    rows (``matrix_perturbation``).
 
     Two passes, each one forward and one backward: the clean pass gives the variables'
     gradients and the embedding's at once; the perturbed pass, with ``r`` held constant
@@ -97,7 +100,7 @@ def adversarial_gradients(net, front, head, x, y, epsilon: float, weight: float,
         loss = net.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
         scaled = net.optimizer.scale_loss(loss) if net.optimizer is not None else loss
     *clean, direction = tape.gradient(scaled, [*variables, embedded])
-    r = tf.stop_gradient(tf.cast(PERTURBATIONS[mode](direction, embedded, aligned, epsilon), embedded.dtype))
+    r = tf.stop_gradient(tf.cast(step(direction, embedded, aligned, epsilon), embedded.dtype))
     with tf.GradientTape() as tape:
         aligned, embedded = front(x, training=True)
         perturbed = head([aligned, embedded + r], training=True)
@@ -161,7 +164,7 @@ def _add(a, b):
     return tf.convert_to_tensor(a) + tf.convert_to_tensor(b)
 
 
-MODES = ("none", "at", "at_matrix", "vat", "at_vat")  # train.adversarial
+MODES = get_args(Adversarial)  # train.adversarial
 
 
 def needs_unlabeled(mode: str) -> bool:
@@ -191,9 +194,8 @@ def enable(
                 self, front, head, x, y, u, epsilon, xi, weight, step_seed, sample_weight
             )
         else:
-            at_mode = "at_matrix" if mode == "at_matrix" else "at"
             loss, y_pred, _, gradients = adversarial_gradients(
-                self, front, head, x, y, epsilon, weight, sample_weight, at_mode
+                self, front, head, x, y, epsilon, weight, sample_weight, STEPS[mode]
             )
         if mode == "at_vat":
             r, clean = virtual_perturbation(front, head, u, epsilon, xi, step_seed)

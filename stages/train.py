@@ -334,7 +334,22 @@ def compile_member(data: TrainingData, model: Model, train: Train, strategy, mem
         if train.adversarial != "none":
             adversarial.enable(net, train.adversarial_epsilon, train.adversarial_weight, prefix, train.adversarial,
                                train.vat_xi, train.seed + member)  # fmt: skip
+        build_training_variables(net)
     return net
+
+
+def build_training_variables(net) -> None:
+    """Create the optimizer's and the metrics' variables before ``fit``, so TensorFlow traces the training step
+    once: variables created inside the first trace make it trace the step again. Keras does this itself under
+    a distribution strategy (its symbolic build), so that case is left to it."""
+    import tensorflow as tf
+
+    if tf.distribute.has_strategy():
+        return
+    net.optimizer.build(net.trainable_variables)
+    # One made-up prediction shapes the metrics; calling the model instead would change its dropout's seeds.
+    net.compute_metrics(np.ones((1, 1), "int32"), np.zeros(1, "float32"), np.full((1, 1), 0.5, "float32"))
+    net.reset_metrics()
 
 
 def combine(fitted: list, val: Split, encoding: Encoding, strategy):

@@ -6,6 +6,7 @@ import pytest
 
 from stages.nn.model import CELLS, build_model, layer_table, recurrent_layers, textbook_copy
 from stages.nn.saving import ZIP_EPOCH, load, save
+from stages.train import build_training_variables
 from tests.tiny import model_params
 
 
@@ -40,6 +41,7 @@ def test_every_variant_trains_saves_and_reloads_identically(tmp_path, cell, bidi
         50, model_params(cell, 4, 6, layers=layers, bidirectional=bidirectional, pooling="max", dense_units=3)
     )
     model.compile(optimizer="adam", loss="binary_crossentropy")
+    build_training_variables(model)  # as train does: the training step traced once
     x = np.random.default_rng(0).integers(1, 50, size=(8, 12)).astype("int32")
     x[4:, 6:] = 0  # right padding
     model.train_on_batch(x, np.array([0, 1] * 4, dtype="float32"))
@@ -60,6 +62,7 @@ def test_saved_file_depends_only_on_the_model(tmp_path):
     keras.utils.set_random_seed(0)
     model = build_model(50, model_params("gru", 4, 6, bidirectional=True))
     model.compile(optimizer="adam", loss="binary_crossentropy")
+    build_training_variables(model)
     model.train_on_batch(np.ones((2, 5), dtype="int32"), np.array([0, 1], dtype="float32"))
     save(model, tmp_path / "a.keras")
     with zipfile.ZipFile(tmp_path / "a.keras") as archive:

@@ -1,12 +1,14 @@
 """Tests of stages/train.py on a tiny prepared dataset."""
 
 import json
+import logging
 import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 
@@ -48,10 +50,18 @@ def test_same_params_give_identical_weights_and_metrics(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_model_learns_the_synthetic_task(tmp_path):
+def test_tiny_model_learns_the_synthetic_task_tracing_its_training_step_once(tmp_path, monkeypatch):
+    traces, original = [], keras.Model.train_step
+
+    def counted(self, data):  # runs once per trace of the step, not per batch
+        traces.append(data)
+        return original(self, data)
+
+    monkeypatch.setattr(keras.Model, "train_step", counted)
     prepared = make_prepared(tmp_path, per_label=40)
-    metrics = train_tiny(tmp_path, prepared, epochs=8)
+    metrics = train_tiny(tmp_path, prepared, {"dropout": 0.2}, epochs=8)
     assert metrics["train"]["best_val_accuracy"] >= 0.9
+    assert len(traces) == 1  # variables created inside a first trace would make TensorFlow trace it again
 
 
 def test_inconsistent_inputs_name_the_stage_to_rerun(tmp_path):
@@ -144,7 +154,7 @@ def test_state_of_other_params_is_not_resumed(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_saves_state_and_rerun_resumes(tmp_path):
+def test_sigterm_saves_state_and_rerun_resumes(tmp_path, caplog):
     prepared = make_prepared(tmp_path / "build", per_label=60)
     params = default_params()
     params["model"].update(TINY_MODEL)
@@ -167,16 +177,13 @@ def test_sigterm_saves_state_and_rerun_resumes(tmp_path):
     assert process.returncode == 1, output
     assert "training interrupted after epoch" in output and "to resume" in output
     assert state.exists() and not (folder / paths.MODEL).exists()
-    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "resuming after epoch" in done.stderr
+    with caplog.at_level(logging.INFO, logger="stages.train"):  # the rerun, here in this process
+        resumed = train_tiny(tmp_path / "resumed", prepared, state_dir=folder / paths.TRAIN_STATE, epochs=12)
+    assert "resuming after epoch" in caplog.text
     assert not (folder / paths.TRAIN_STATE).exists()
     straight = train_tiny(tmp_path / "straight", prepared, epochs=12)  # the same params, never interrupted
-    assert_same_run(
-        json.loads((folder / paths.TRAIN_METRICS).read_text()), straight, folder / paths.MODEL,
-        tmp_path / "straight" / "model.keras",
-    )  # fmt: skip
-    assert (folder / paths.HISTORY).read_text() == (tmp_path / "straight" / "history.tsv").read_text()
+    assert_same_run(resumed, straight, tmp_path / "resumed" / "model.keras", tmp_path / "straight" / "model.keras")
+    assert (tmp_path / "resumed" / "history.tsv").read_text() == (tmp_path / "straight" / "history.tsv").read_text()
 
 
 def test_optimizer_options():
@@ -193,9 +200,9 @@ import json, sys
 from pathlib import Path
 from stages import train
 from stages.nn.saving import load
-from tests.tiny import make_prepared, train_tiny
+from tests.tiny import train_tiny
 folder = Path(sys.argv[1])
-prepared = make_prepared(folder)
+prepared = folder / "prepared"
 out = folder / sys.argv[2]
 metrics = train_tiny(out, prepared, {"dropout": 0.2}, jit_compile="on", epochs=2)
 weights = load(out / "model.keras").get_weights()
@@ -205,14 +212,17 @@ print(json.dumps({"xla": metrics["train"]["xla"], "checksum": [float(abs(w).sum(
 
 @pytest.mark.slow
 def test_xla_runs_repeat_exactly_across_processes(tmp_path):
+    make_prepared(tmp_path)  # before the two processes, which then only read it
     env = subprocess_env()
+    runs = {}
+    for name in ("a", "b"):  # side by side: two processes, two cores
+        with open(tmp_path / f"{name}.out", "w") as out, open(tmp_path / f"{name}.err", "w") as err:
+            runs[name] = subprocess.Popen([sys.executable, "-c", XLA_SCRIPT, str(tmp_path), name], cwd=ROOT, env=env,
+                                          stdout=out, stderr=err)  # fmt: skip
     results = []
-    for name in ("a", "b"):
-        done = subprocess.run(
-            [sys.executable, "-c", XLA_SCRIPT, str(tmp_path), name], cwd=ROOT, env=env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    for name, process in runs.items():
+        assert process.wait(timeout=300) == 0, (tmp_path / f"{name}.err").read_text()[-2000:]
+        results.append(json.loads((tmp_path / f"{name}.out").read_text().strip().splitlines()[-1]))
     assert results[0]["xla"] is True
     assert results[0] == results[1]
 

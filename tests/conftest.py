@@ -1,19 +1,26 @@
-"""Shared fixtures: a working folder, the mirror, tiny data and language models (helpers: project.py, tiny.py)."""
+"""Shared fixtures: a working folder, tiny data and language models, the small real-data project
+(helpers: project.py, tiny.py)."""
 
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
-
-import numpy as np
-import pytest
-
-from tests.project import MIRROR, build_pipeline_repo
-from tests.tiny import lm_params
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One TensorFlow thread per process (the workers, and the processes tests start, which inherit this): `make test`
+# runs a pytest-xdist worker per core, and tiny models gain nothing from more threads, which would only spin
+# against each other (bench/README.md, "The test suite"). Set before TensorFlow starts.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from tests.project import MIRROR, build_pipeline_repo  # noqa: E402
+from tests.tiny import lm_params  # noqa: E402
 
 # The longest modules first, so that the pytest-xdist workers finish together (`make test` keeps this
 # order with --no-loadscope-reorder); test_pipeline_slow builds the small project the other dvc modules copy.
@@ -32,14 +39,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("IMDB_RNN_CACHE", str(tmp_path / "cache"))
     return tmp_path
-
-
-@pytest.fixture
-def mirror() -> Path:
-    """The full-text aclImdb mirror in ../shared/data (skip when it is absent)."""
-    if not MIRROR.is_file():
-        pytest.skip(f"mirror {MIRROR} not present")
-    return MIRROR
 
 
 @pytest.fixture(scope="session")

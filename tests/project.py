@@ -66,6 +66,7 @@ SMALL = {
     # prepare.limit also limits the unlabeled text; a few steps on it, perplexity on a few thousand tokens
     "lm": {"units": 8, "embedding_dim": 16, "window": 16, "batch_size": 32, "epochs": 0.0005, "eval_tokens": 2000},
     "embeddings": {"dim": 16, "epochs": 1},
+    "baseline": {"ngrams": 1},
 }
 
 

@@ -174,7 +174,7 @@ def test_none_ignores_the_adversarial_knobs_and_at_and_vat_change_training(tmp_p
 def test_virtual_adversarial_training_resumes_as_an_uninterrupted_run(tmp_path, prepared, unlabeled, monkeypatch):
     """VAT's unlabeled batches and random probes resume too (AT with an ensemble: test_train.py's ensemble test)."""
     settings = {"adversarial": "vat", "adversarial_epsilon": 0.5, "ensemble": 1, "epochs": 2}
-    model = {"bidirectional": True, "pooling": "max", "dropout": 0.2}
+    model = {"dropout": 0.2}  # dropout: its random masks resume too
 
     def run(name):
         return train_tiny(

@@ -1,4 +1,4 @@
-"""Tests of stages/download.py on tiny synthetic archives (and, marked slow, the real mirror)."""
+"""Tests of stages/download.py on tiny synthetic archives (the real mirror: test_pipeline_slow.py)."""
 
 import gzip
 import tarfile
@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from stages import download, paths
 from stages.cli import app
 from stages.errors import PipelineError
-from stages.io.tables import LABELED_COLUMNS, UNLABELED_COLUMNS, write_table
-from tests.project import LABELED_MIRROR, MIRROR_SHA256, default_params, write_params
+from stages.io.tables import LABELED_COLUMNS, UNLABELED_COLUMNS
+from tests.project import default_params, write_params
 from tests.synthetic import sha256, write_archive
 
 
@@ -189,21 +189,3 @@ def test_cached_download_is_reused(tmp_path, monkeypatch):
     monkeypatch.setattr(download, "download", lambda *a, **k: pytest.fail("downloaded again"))
     source = download.Source("https://example.org/a.tar.gz", digest, 0, False)
     assert download.fetch(source, retries=0, timeout_s=1, cache=cache) == cache / f"{digest}.tar.gz"
-
-
-@pytest.mark.slow
-def test_real_mirror_gives_25k_train_25k_test_and_50k_unlabeled(mirror, tmp_path):
-    params = download.Download(
-        url="https://unused.invalid/x", sha256="0" * 64, size=0, mirror=str(mirror), mirror_sha256=MIRROR_SHA256,
-        retries=0, timeout_s=1.0,
-    )  # fmt: skip
-    table = download.run(params, download.DownloadPaths(tmp_path / "t.parquet", tmp_path / "u.parquet"))
-    assert table.groupby(["split", "label"]).size().tolist() == [12_500] * 4
-    unlabeled = pd.read_parquet(tmp_path / "u.parquet")
-    assert unlabeled["id"].tolist() == list(range(50_000)) and (unlabeled["movie"] != "").all()
-    # the labeled-only copy holds byte-identical labeled reviews: switching source never reruns prepare
-    if LABELED_MIRROR.is_file():
-        write_table(download.read_archive(LABELED_MIRROR)[0], tmp_path / "labeled.parquet")
-        assert (tmp_path / "labeled.parquet").read_bytes() == (tmp_path / "t.parquet").read_bytes()
-    assert (table["movie"] != "").all()
-    assert not table["text"].str.contains("\x00").any()

@@ -53,25 +53,29 @@ def test_dvc_exp_show_reports_live_steps_while_training_and_plots_render(repo, t
 
 
 def test_compare_trains_variants_over_seeds_as_experiments_that_dvc_shows_and_diffs(repo):
-    output = sh(repo, "stages", "compare", "--cell", "gru", "--bidirectional", "false", "--seeds", "2", "--prefix", "t",
-                "--yes")  # fmt: skip
-    assert output.count("Running stage 'train'") == 2  # one variant x 2 seeds
+    """The variant is the committed model (SMALL's lstm): its seed 42 is the committed run, which DVC restores
+    instead of training it again; seed 43 trains."""
+    output = sh(repo, "stages", "compare", "--cell", "lstm", "--bidirectional", "false", "--seeds", "2", "--prefix",
+                "t", "--yes")  # fmt: skip
+    assert output.count("Running stage 'train'") == 1 and output.count("Stage 'train' didn't change, skipping") == 1
     for shared in ("download", "prepare", "lm", "embeddings", "baseline"):
         assert f"Running stage '{shared}'" not in output and f"Stage '{shared}' didn't change, skipping" in output
     table = pd.read_csv(repo / "reports/compare/variants.csv").set_index("variant")
-    assert list(table.index) == ["gru-wv", "baseline"] and table.loc["gru-wv", "seeds"] == 2
-    assert table["ci_low"].notna().all() and table.loc["gru-wv", "best"] and pd.notna(table.loc["baseline", "p_holm"])
+    assert list(table.index) == ["lstm-wv", "baseline"] and table.loc["lstm-wv", "seeds"] == 2
+    assert table["ci_low"].notna().all() and table.loc["lstm-wv", "best"] and pd.notna(table.loc["baseline", "p_holm"])
     for figure in ("accuracy.png", "val_curves.png"):
         assert (repo / "reports/compare" / figure).read_bytes()[:4] == b"\x89PNG"
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json"))
     experiments = {exp["name"]: exp["revs"][0]["data"] for rev in shown for exp in (rev.get("experiments") or [])}
-    assert {"t-gru-wv-s42", "t-gru-wv-s43"} <= set(experiments)
-    data = experiments["t-gru-wv-s42"]
-    assert data["params"]["params.yaml"]["data"]["model"]["cell"] == "gru"
+    assert {"t-lstm-wv-s42", "t-lstm-wv-s43"} <= set(experiments)
+    data = experiments["t-lstm-wv-s43"]
+    assert data["params"]["params.yaml"]["data"]["train"]["seed"] == 43
     assert 0 <= data["metrics"]["reports/summary/evaluate.json"]["data"]["test"]["accuracy"] <= 1
-    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "HEAD", "t-gru-wv-s42", "--json"))
-    assert "reports/summary/evaluate.json" in diff or diff == {}
-    params_diff = json.loads(sh(repo, "dvc", "params", "diff", "HEAD", "t-gru-wv-s42", "--json"))
-    assert params_diff["params.yaml"]["model.cell"] == {"old": "lstm", "new": "gru"}
-    plots = sh(repo, "dvc", "plots", "diff", "HEAD", "t-gru-wv-s42", "-o", "plots_out", "--json")
+    committed = json.loads((repo / "reports/summary/evaluate.json").read_text())
+    assert experiments["t-lstm-wv-s42"]["metrics"]["reports/summary/evaluate.json"]["data"] == committed
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "HEAD", "t-lstm-wv-s43", "--json"))
+    assert "reports/summary/evaluate.json" in diff
+    params_diff = json.loads(sh(repo, "dvc", "params", "diff", "HEAD", "t-lstm-wv-s43", "--json"))
+    assert {key: params_diff["params.yaml"]["train.seed"][key] for key in ("old", "new")} == {"old": 42, "new": 43}
+    plots = sh(repo, "dvc", "plots", "diff", "HEAD", "t-lstm-wv-s43", "-o", "plots_out", "--json")
     assert "ROC" in plots and "Confusion-Matrix" in plots

@@ -353,9 +353,11 @@ def machine() -> str:
             line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
         ]
         model = names[0] if names else model
-    import tensorflow as tf
+    gpus = []
+    if Path("/proc/driver/nvidia").exists():  # without the driver TensorFlow sees no GPU: skip its start-up
+        import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
+        gpus = tf.config.list_physical_devices("GPU")
     return f"{os.cpu_count()} CPU cores ({model}), " + (f"{len(gpus)} GPU(s)" if gpus else "no GPU")
 
 

@@ -57,6 +57,7 @@ def check_outputs_load(folder: Path) -> int:
         assert (folder / paths.VOCAB).read_text().startswith("<pad>\n<oov>\n")
         checked += 1
     if (folder / paths.MODEL).exists():
+        from stages.nn import length_aware  # noqa: F401  (registers the classifier's own layers for loading)
         from stages.nn.saving import load
 
         load(folder / paths.MODEL)
@@ -85,7 +86,7 @@ def test_prepare_and_train_killed_at_any_moment_leave_only_complete_outputs(tmp_
     params = default_params()
     params["prepare"].update(vocab_size=500, max_len=40)
     params["model"].update(TINY_MODEL)
-    params["train"].update(TINY_TRAIN, epochs=8)
+    params["train"].update(TINY_TRAIN, epochs=4)
     write_params(tmp_path, params)
     (tmp_path / paths.REVIEWS_TABLE).parent.mkdir(parents=True)
     big = pd.concat([review_table(per_label=40)] * 30, ignore_index=True)  # 4,800 reviews

@@ -57,7 +57,6 @@ def check_outputs_load(folder: Path) -> int:
         assert (folder / paths.VOCAB).read_text().startswith("<pad>\n<oov>\n")
         checked += 1
     if (folder / paths.MODEL).exists():
-        from stages.nn import length_aware  # noqa: F401  (registers the classifier's own layers for loading)
         from stages.nn.saving import load
 
         load(folder / paths.MODEL)

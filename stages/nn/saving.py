@@ -10,6 +10,8 @@ from pathlib import Path
 
 import keras
 
+from stages.nn import length_aware  # noqa: F401  (registers the classifier's own layers, so `load` works alone)
+
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 SAVED_DATE = datetime.datetime(*ZIP_EPOCH).strftime("%Y-%m-%d@%H:%M:%S")  # Keras's date_saved format
 

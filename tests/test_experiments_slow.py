@@ -53,8 +53,8 @@ def test_dvc_exp_show_reports_live_steps_while_training_and_plots_render(repo, t
 
 
 def test_compare_trains_variants_over_seeds_as_experiments_that_dvc_shows_and_diffs(repo):
-    """The variant is the committed model (SMALL's lstm): its seed 42 is the committed run, which DVC restores
-    instead of training it again; seed 43 trains."""
+    """The variant is the committed model (SMALL's lstm): its seed 42 is the committed run, whose stages DVC skips
+    as unchanged; seed 43 trains."""
     output = sh(repo, "stages", "compare", "--cell", "lstm", "--bidirectional", "false", "--seeds", "2", "--prefix",
                 "t", "--yes")  # fmt: skip
     assert output.count("Running stage 'train'") == 1 and output.count("Stage 'train' didn't change, skipping") == 1

@@ -17,7 +17,6 @@ from stages import paths
 from stages.errors import PipelineError
 from stages.io.params_file import (
     SCHEMA,
-    borrowed,
     load_sections,
     load_sections_of,
     params_table,
@@ -65,7 +64,8 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def sections(stage: str, params: Path) -> tuple:
-    """The params objects ``stage`` reads (its sections, in ``STAGE_SECTIONS`` order), checked, ready for ``run``."""
+    """The params objects ``stage`` reads, checked, ready for ``run``: its sections in ``STAGE_SECTIONS`` order,
+    then the sections of the keys it borrows (``BORROWED_KEYS``)."""
     return tuple(SECTIONS[name](**values) for name, values in load_sections(stage, params).items())
 
 
@@ -142,7 +142,7 @@ def lm_command(params: ParamsOption = paths.PARAMS) -> None:
     """Train forward and backward language models on the training and unlabeled text (never val or test)."""
     from stages import lm
 
-    lm.run(*sections("lm", params), unlabeled_limit=borrowed("lm", params)["limit"])
+    lm.run(*sections("lm", params))
 
 
 @_stage("embeddings")
@@ -151,7 +151,7 @@ def embeddings_command(params: ParamsOption = paths.PARAMS) -> None:
     """Train word vectors (gensim) on the training and unlabeled text (never val or test), aligned to vocab.txt."""
     from stages import embeddings
 
-    embeddings.run(*sections("embeddings", params), unlabeled_limit=borrowed("embeddings", params)["limit"])
+    embeddings.run(*sections("embeddings", params))
 
 
 @app.command("generate")

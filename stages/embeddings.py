@@ -34,7 +34,7 @@ from stages.errors import PipelineError
 from stages.io.arrays import Encoding, Split, save_split
 from stages.io.atomic import atomic_path, write_json, write_text
 from stages.io.corpus import pretraining_text
-from stages.params import Embeddings
+from stages.params import Embeddings, Prepare
 from stages.text import OOV_TOKEN, PAD_ID, encode, pad, read_vocabulary, token_index
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,13 @@ class EmbeddingsPaths(paths.StagePaths):
                    out / "unlabeled.npz", out / "embeddings.md", out / "embeddings_metrics.json")  # fmt: skip
 
 
-def run(params: Embeddings, files: EmbeddingsPaths = EmbeddingsPaths(), unlabeled_limit: int = 0) -> dict:
+def run(params: Embeddings, prepare: Prepare, files: EmbeddingsPaths = EmbeddingsPaths()) -> dict:
     """The whole stage: read the pretraining text, train the vectors, align them to the vocabulary, report.
 
-    ``unlabeled_limit`` > 0 (a quick run's ``prepare.limit``) reads only that many unlabeled reviews.
+    Of ``prepare`` it reads ``limit`` only: a quick run's limit also shrinks the unlabeled reviews read here.
     """
     vocabulary = read_vocabulary(files.prepared / paths.VOCAB.name)
-    text = pretraining_text(files.reviews, files.unlabeled, files.prepared, unlabeled_limit)
+    text = pretraining_text(files.reviews, files.unlabeled, files.prepared, prepare.limit)
     sentences = in_vocabulary(text.train, vocabulary)
     began = time.perf_counter()
     keyed = train_vectors(sentences, params)

@@ -42,7 +42,7 @@ from stages.nn.language_model import (
     full_cross_entropy,
     next_word_loss,
 )
-from stages.params import LM
+from stages.params import LM, Prepare
 from stages.text import OOV_ID, encode, read_vocabulary, token_index
 
 log = logging.getLogger(__name__)
@@ -316,10 +316,10 @@ class LMPaths(paths.StagePaths):
     state: Path = paths.LM_STATE
 
 
-def run(params: LM, files: LMPaths = LMPaths(), unlabeled_limit: int = 0) -> dict:
+def run(params: LM, prepare: Prepare, files: LMPaths = LMPaths()) -> dict:
     """The whole stage: build the text, train both directions (resumable), measure, save; returns the metrics.
 
-    ``unlabeled_limit`` > 0 (a quick run's ``prepare.limit``) reads only that many unlabeled reviews.
+    Of ``prepare`` it reads ``limit`` only: a quick run's limit also shrinks the unlabeled reviews read here.
     """
     from stages.commands.generate import generations_markdown
     from stages.nn.saving import save
@@ -327,9 +327,9 @@ def run(params: LM, files: LMPaths = LMPaths(), unlabeled_limit: int = 0) -> dic
     prepared = files.prepared
     vocabulary = read_vocabulary(prepared / paths.VOCAB.name)
     vocab_size = len(vocabulary)
-    corpus = build_corpus(files.reviews, files.unlabeled, prepared, unlabeled_limit)
+    corpus = build_corpus(files.reviews, files.unlabeled, prepared, prepare.limit)
     inputs = (paths.split_arrays("train", prepared), paths.split_arrays("val", prepared), prepared / paths.VOCAB.name)
-    text_print = checkpoint.fingerprint(unlabeled_limit, files=(*inputs, files.unlabeled))
+    text_print = checkpoint.fingerprint(prepare.limit, files=(*inputs, files.unlabeled))
     trainer, state = train_language_models(corpus, vocab_size, params, files.state, (text_print,))
     log.info("measuring full-softmax perplexity on the validation text")
     perplexity = trainer.perplexity(corpus.val, params.eval_tokens)

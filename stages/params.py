@@ -4,8 +4,8 @@ Each section's fields give the type, bounds, choices and (as attribute docstring
 of its keys; ``Params`` adds the rules between sections as model validators. Numbers keep
 YAML's two spellings: ``4.0`` reads as 4 for an integer key and ``1`` as 1.0 for a float key;
 text, booleans, NaN and ``1.5`` for an integer are refused. Reading a file and reporting every
-problem at once, one line each, is ``stages/io/params_file.py``; ``--help``, ``docs/params.md``
-and the ``dvc.yaml`` params lists are generated from these models.
+problem at once, one line each, is ``stages/io/params_file.py``, which also names the sections each
+stage reads; ``--help``, ``docs/params.md`` and the ``dvc.yaml`` params lists are generated from these models.
 """
 
 from __future__ import annotations
@@ -308,17 +308,6 @@ SECTIONS: dict[str, type[Section]] = {
     "download": Download, "prepare": Prepare, "model": Model, "train": Train, "lm": LM,
     "embeddings": Embeddings, "baseline": Baseline, "blend": Blend, "evaluate": Evaluate, "plot": Plot,
 }  # fmt: skip
-
-# Which params sections each stage reads; dvc.yaml lists exactly these keys.
-STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "download": ("download",), "prepare": ("prepare",), "lm": ("lm",), "embeddings": ("embeddings",),
-    "train": ("model", "train"), "baseline": ("baseline",), "evaluate": ("evaluate",), "blend": ("blend",),
-    "plot": ("plot",), "export": ("model",),
-}  # fmt: skip
-
-# Single keys a stage reads from another stage's section: a quick run's `prepare.limit`
-# also shrinks the unlabeled text that pretraining reads.
-BORROWED_KEYS: dict[str, tuple[str, ...]] = {"lm": ("prepare.limit",), "embeddings": ("prepare.limit",)}
 
 
 class Params(BaseModel):

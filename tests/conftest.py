@@ -80,11 +80,12 @@ def lm_data(tmp_path_factory) -> Path:
 def trained_lm(lm_data, tmp_path_factory) -> Path:
     """A folder with tiny forward and backward language models trained on ``lm_data`` (and their reports)."""
     from stages import lm
+    from stages.params import Prepare
 
     out = tmp_path_factory.mktemp("lm")
     files = lm.LMPaths(lm_data / "reviews.parquet", lm_data / "unlabeled.parquet", lm_data / "prepared", out / "lm",
                        out / "lm_metrics.json", out / "lm_history.tsv", out / "generations.md", out / "state")  # fmt: skip
-    lm.run(lm_params(), files)
+    lm.run(lm_params(), Prepare(), files)
     return out
 
 

@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 
 from stages import paths
 from stages.cli import app
-from stages.io.params_file import SCHEMA
-from stages.params import STAGE_SECTIONS
+from stages.io.params_file import SCHEMA, STAGE_SECTIONS
 from tests.project import default_params, write_params
 from tests.synthetic import held_out_text, review_table
 from tests.tiny import TINY_MODEL, TINY_TRAIN, lm_params

@@ -2,8 +2,7 @@
 
 import yaml
 
-from stages.io.params_file import dvc_params
-from stages.params import STAGE_SECTIONS
+from stages.io.params_file import STAGE_SECTIONS, dvc_params
 from tests.project import ROOT
 
 

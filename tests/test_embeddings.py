@@ -10,6 +10,7 @@ from stages.errors import PipelineError
 from stages.io.params_file import problems_in
 from stages.nn import pretrained
 from stages.nn.model import build_model
+from stages.params import Prepare
 from stages.text import OOV_TOKEN, read_vocabulary, tokenize
 from tests.project import default_params
 from tests.tiny import defaults, model_params, train_tiny
@@ -32,7 +33,7 @@ def vectors(lm_data, tmp_path_factory):
         patch.setattr(embeddings, "train_vectors", recording)
         for run in ("a", "b"):
             files = embeddings.EmbeddingsPaths.in_folder(lm_data, tmp_path_factory.mktemp(f"vectors-{run}"))
-            outputs.append((files, embeddings.run(embeddings.Embeddings(**TINY), files)))
+            outputs.append((files, embeddings.run(embeddings.Embeddings(**TINY), Prepare(), files)))
     return outputs, seen[0]
 
 

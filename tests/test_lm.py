@@ -12,6 +12,7 @@ from stages import lm, paths
 from stages.errors import PipelineError
 from stages.nn import checkpoint, language_model
 from stages.nn.saving import load
+from stages.params import Prepare
 from stages.text import read_vocabulary, token_index, tokenize
 from tests.tiny import lm_params
 
@@ -154,7 +155,7 @@ def test_stage_writes_models_metrics_curve_and_generations(trained_lm):
 def run_lm(lm_data, out, **overrides):
     files = lm.LMPaths(lm_data / "reviews.parquet", lm_data / "unlabeled.parquet", lm_data / "prepared", out / "lm",
                        out / "m.json", out / "h.tsv", out / "g.md", out / "state")  # fmt: skip
-    return lm.run(lm_params(**overrides), files)
+    return lm.run(lm_params(**overrides), Prepare(), files)
 
 
 @pytest.mark.slow

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 from stages.errors import PipelineError
-from stages.io.params_file import SCHEMA, load_sections
-from stages.params import STAGE_SECTIONS
+from stages.io.params_file import SCHEMA, STAGE_SECTIONS, load_sections
 from tests.project import default_params, write_params
 from tests.synthetic import review_table, sha256
 from tests.tiny import TINY_MODEL, TINY_TRAIN, lm_params, make_prepared, train_tiny

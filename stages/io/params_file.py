@@ -1,8 +1,9 @@
 """Reading ``params.yaml`` against the schema in ``stages/params.py``, every problem reported at once.
 
 Pydantic validates; this module turns its errors into one line each, naming ``section.key``,
-the value and what is allowed (``train.epochs: 0 is not allowed, expected int >= 1``), and
-describes each key (:data:`SCHEMA`) for those lines, ``--help`` and ``docs/params.md``.
+the value and what is allowed (``train.epochs: 0 is not allowed, expected int >= 1``),
+describes each key (:data:`SCHEMA`) for those lines, ``--help`` and ``docs/params.md``, and names
+the sections each stage reads (:data:`STAGE_SECTIONS`), the keys ``dvc.yaml`` lists for it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,18 @@ import yaml
 from pydantic import ValidationError
 
 from stages.errors import PipelineError
-from stages.params import BORROWED_KEYS, SECTIONS, STAGE_SECTIONS, Params
+from stages.params import SECTIONS, Params
+
+# Which params sections each stage reads; dvc.yaml lists exactly these keys.
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "download": ("download",), "prepare": ("prepare",), "lm": ("lm",), "embeddings": ("embeddings",),
+    "train": ("model", "train"), "baseline": ("baseline",), "evaluate": ("evaluate",), "blend": ("blend",),
+    "plot": ("plot",), "export": ("model",),
+}  # fmt: skip
+
+# Single keys a stage reads from another section: it receives that section (checked) after its own and reads only
+# these keys, which dvc.yaml lists. A quick run's `prepare.limit` also shrinks the unlabeled text pretraining reads.
+BORROWED_KEYS: dict[str, tuple[str, ...]] = {"lm": ("prepare.limit",), "embeddings": ("prepare.limit",)}
 
 
 @dataclass(frozen=True)
@@ -142,8 +154,10 @@ def load_sections_of(sections: tuple[str, ...], path: str | os.PathLike[str]) ->
 
 
 def load_sections(stage: str, path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Read and check the params sections that ``stage`` reads; raise one error listing all problems."""
-    return load_sections_of(STAGE_SECTIONS[stage], path)
+    """Read and check the params sections that ``stage`` reads (its own, then those it borrows a key of);
+    raise one error listing all problems."""
+    lenders = tuple(dict.fromkeys(name.split(".")[0] for name in BORROWED_KEYS.get(stage, ())))
+    return load_sections_of(STAGE_SECTIONS[stage] + lenders, path)
 
 
 def validate_file(path: str | os.PathLike[str]) -> list[str]:
@@ -155,15 +169,6 @@ def dvc_params(stage: str) -> list[str]:
     """The ``section.key`` names ``stage`` reads, as dvc.yaml must list them."""
     own = [f"{section}.{key}" for section in STAGE_SECTIONS[stage] for key in SCHEMA[section]]
     return own + list(BORROWED_KEYS.get(stage, ()))
-
-
-def borrowed(stage: str, path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The values of ``stage``'s borrowed keys (checked with their sections), by key name (``limit``)."""
-    values = {}
-    for name in BORROWED_KEYS.get(stage, ()):
-        section, key = name.split(".")
-        values[key] = load_sections_of((section,), path)[section][key]
-    return values
 
 
 def params_table() -> str:

@@ -57,10 +57,11 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
         assert (batch != 0).sum(axis=1).tolist() == lengths[batch[:, 0] - 1].tolist()
 
 
-def test_validation_dataset_repeats_the_same_order():
+def test_validation_dataset_repeats_the_same_order_and_starts_no_autotuning_thread():
     lengths = np.array([3, 1, 2, 5])
     x = np.arange(1, 21).reshape(4, 5).astype("int32")
     data = ReviewBatches(x, np.zeros(4), lengths, 2, "pre", True, seed=None)
+    assert data.dataset().options().autotune.enabled is False and data.dataset(0, 2).options().autotune.enabled is False
     passes = [batch.numpy().tolist() for batch, _ in data.dataset().take(2 * len(data))]
     assert passes[: len(data)] == passes[len(data) :]
     assert [len(batch[0]) for batch in passes[: len(data)]] == [WIDTH_STEP if WIDTH_STEP <= 5 else 5] * len(data)

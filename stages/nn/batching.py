@@ -114,12 +114,23 @@ class ReviewBatches:
         )  # sequential: the order is the plan's
         if last_epoch is None:
             data = data.repeat()
-        return data.prefetch(2)
+        return data.prefetch(2).with_options(fixed_pipeline())
 
     def mean_width(self, epoch: int = 0) -> float:
         """Average padded width of the batches, a measure of the work bucketing saves."""
         plan = self.plan(epoch)
         return float(np.mean([width for _, width in plan])) if plan else 0.0
+
+
+def fixed_pipeline():
+    """``tf.data`` options without autotuning: nothing here is ``AUTOTUNE``d (one ``map`` in plan order,
+    two batches prefetched), and the autotuner's thread can hold up the destruction of a finished
+    iterator, stalling whatever runs next (docs/design.md, "Training")."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
 
 
 def with_unlabeled(labeled, unlabeled):

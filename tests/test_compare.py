@@ -57,6 +57,30 @@ def test_leftovers_in_the_queue_stop_the_grid_and_say_what_to_do(status, remedy)
     compare.check_queue([{"name": "fine", "status": "Success"}])  # finished runs are no obstacle
 
 
+def test_settings_that_change_a_shared_stage_are_named_with_the_stage_they_rerun(monkeypatch, caplog):
+    from tests.project import default_params
+
+    params = default_params()
+    runs = compare.grid(["gru"], "true", ["word_vectors"], [42, 43])
+    assert (
+        compare.shared_changes(runs, params, ["train.epochs=3", f"embeddings.dim={params['embeddings']['dim']}"]) == {}
+    )
+    assert compare.shared_changes(runs, params, ["embeddings.dim=300", "model.embedding_dim=300"]) == {
+        "embeddings": ["embeddings.dim"]
+    }
+    assert compare.shared_changes(runs, params, ["prepare.limit=2000"]) == {
+        stage: ["prepare.limit"] for stage in ("prepare", "lm", "embeddings")
+    }
+    other_cell = "lstm" if params["lm"]["cell"] != "lstm" else "gru"
+    assert compare.shared_changes([Run(other_cell, False, "lm", 42)], params, []) == {"lm": ["lm.cell"]}
+    monkeypatch.setattr(compare, "queue_tasks", lambda: [])
+    with caplog.at_level("WARNING", logger=compare.log.name):
+        compare.check(runs, params, ["embeddings.dim=300", "model.embedding_dim=300"], budget_minutes=1, yes=True)
+    assert (
+        "embeddings.dim changes stage 'embeddings', which then runs again in each of the 2 experiments" in caplog.text
+    )
+
+
 def test_estimate_scales_the_measured_rate_by_recurrent_cost():
     params = {"model": {"cell": "gru", "bidirectional": True, "units": 64, "embedding_dim": 100, "layers": 1},
               "train": {"adversarial": "at", "epochs": 2}}  # fmt: skip

@@ -7,7 +7,8 @@ The steps, top-down (:func:`run`):
 2. **Queue** one ``dvc exp run --queue`` per run (variant x seed), named ``PREFIX-VARIANT-sSEED``
    (``cmp-bigru-s42``), each with ``-S`` for its cell, direction, initialisation and ``train.seed``
    on top of the grid's settings, targeting ``blend`` (train, evaluate, blend; the shared stages
-   are restored from DVC's cache, never rerun). Then run the queue with one worker.
+   are skipped as unchanged unless a setting changes their params: then they run in every
+   experiment, which step 1 warns about). Then run the queue with one worker.
 3. **Collect** every run through DVC's own API (``dvc.api.exp_show`` for names and revisions,
    ``dvc.api.read``/``open`` for each one's reports and test predictions); a run that failed is
    a row with its log's last line, and the others still count.
@@ -148,6 +149,26 @@ def estimate_s(runs: list[Run], params: dict, settings: list[str], measured_rate
         rate = measured_rate * reference / recurrent_cost(mine)
         total += mine["train"]["epochs"] * train_reviews / rate + OVERHEAD_S
     return total
+
+
+def shared_changes(runs: list[Run], params: dict, settings: list[str]) -> dict[str, list[str]]:
+    """The stages outside each run's own (train, evaluate, blend) whose params the grid changes, with the keys.
+
+    DVC keeps no run cache for our stages (their reports are ``cache: false`` outputs kept in git), so
+    such a stage runs again in every experiment instead of once."""
+    from stages.io.params_file import STAGE_SECTIONS, dvc_params
+
+    changed: dict[str, set[str]] = {}
+    for one in runs:
+        mine = apply_settings(params, [*settings, *one.settings()])
+        for stage in STAGE_SECTIONS:
+            if stage in ("train", "evaluate", "blend", "plot", "export"):
+                continue
+            for name in dvc_params(stage):
+                section, key = name.split(".")
+                if mine.get(section, {}).get(key) != params.get(section, {}).get(key):
+                    changed.setdefault(stage, set()).add(name)
+    return {stage: sorted(keys) for stage, keys in changed.items()}
 
 
 def check_budget(estimate: float, budget_minutes: float, yes: bool) -> None:
@@ -514,12 +535,19 @@ def run(
 
 
 def check(runs: list[Run], params: dict, settings: list[str], budget_minutes: float, yes: bool) -> float:
-    """Step 1: no leftovers in the queue and an estimate within the budget; returns the estimate in seconds."""
+    """Step 1: no leftovers in the queue, a warning for each shared stage the settings change (it would run in
+    every experiment), and an estimate within the budget; returns the estimate in seconds."""
     check_queue(queue_tasks())
     headline, stats = (_committed(path) for path in (paths.TRAIN_METRICS, paths.PREPARE_STATS))
     estimate = estimate_s(
         runs, params, settings, headline["train"]["samples_per_s"], stats["splits"]["train"]["reviews"]
     )
+    for stage, keys in shared_changes(runs, params, settings).items():
+        log.warning(
+            "%s changes stage '%s', which then runs again in each of the %d experiments (not counted in the "
+            "estimate): to run it once, set it in params.yaml, `dvc repro` and commit before the grid",
+            ", ".join(keys), stage, len(runs),
+        )  # fmt: skip
     check_budget(estimate, budget_minutes, yes)
     log.info("%d runs, estimated %.0f minutes", len(runs), estimate / 60)
     return estimate

@@ -41,6 +41,7 @@ from stages.commands import statistics
 from stages.errors import PipelineError
 from stages.io.atomic import write_text
 from stages.io.dvc_cli import dvc
+from stages.io.params_file import dvc_params
 from stages.params import GATES
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ LEVEL = 0.95
 RESAMPLES = 10_000
 INIT_TAGS = {"random": "", "word_vectors": "wv", "lm_embedding": "lmemb", "lm": "lm"}  # model.init in names
 TARGET = "blend"  # what each experiment reproduces: train, evaluate and blend (figures and export are skipped)
+SHARED = ("download", "prepare", "lm", "embeddings", "baseline")  # before train: the same for every run of a grid
 
 
 @dataclass(frozen=True)
@@ -152,18 +154,14 @@ def estimate_s(runs: list[Run], params: dict, settings: list[str], measured_rate
 
 
 def shared_changes(runs: list[Run], params: dict, settings: list[str]) -> dict[str, list[str]]:
-    """The stages outside each run's own (train, evaluate, blend) whose params the grid changes, with the keys.
+    """The ``SHARED`` stages whose params the grid changes, with the keys.
 
     DVC keeps no run cache for our stages (their reports are ``cache: false`` outputs kept in git), so
     such a stage runs again in every experiment instead of once."""
-    from stages.io.params_file import STAGE_SECTIONS, dvc_params
-
     changed: dict[str, set[str]] = {}
     for one in runs:
         mine = apply_settings(params, [*settings, *one.settings()])
-        for stage in STAGE_SECTIONS:
-            if stage in ("train", "evaluate", "blend", "plot", "export"):
-                continue
+        for stage in SHARED:
             for name in dvc_params(stage):
                 section, key = name.split(".")
                 if mine.get(section, {}).get(key) != params.get(section, {}).get(key):

@@ -146,7 +146,8 @@ def test_vat_loss_equals_a_hand_computed_one_and_its_perturbation_has_the_reques
             moved[aligned[row, step]] += r[row, step]
     matrix.assign(moved)
     p_moved = net.predict(u, verbose=0)[:, 0]
-    assert vat == pytest.approx(kl(p_clean, p_moved), rel=1e-3) and vat > 1e-4  # float32 probabilities
+    # float32 probabilities; a KL above 1e-6 means predictions moved by about 1e-3, far above their resolution
+    assert vat == pytest.approx(kl(p_clean, p_moved), rel=1e-3) and vat > 1e-6
 
 
 @pytest.mark.slow

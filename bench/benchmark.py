@@ -21,6 +21,8 @@ Sections:
             vocabulary size), each against the reference in the same round
   generate  words/s of `stages generate` stepping the model's state, against re-running the model over the
             whole text for every word (the generator before), and the time of a 12,500-word prompt
+  startup   a command's start at Python's default collector threshold and at the one `stages` sets: a fresh
+            process imports Keras and fits a tiny GRU; wall time, time in the collector, collections
   lm        language-model training speed (tokens/s, both directions) on the real text, as a share of
             this machine's matrix-multiply FLOP rate measured in the same run, for the params.yaml
             language model and the larger ones given with --lm-configs
@@ -565,6 +567,49 @@ def bench_generate(args: argparse.Namespace) -> None:
     print(f"generate with a {len(prompt.split()):,}-word prompt and --words 10: {time.perf_counter() - began:.1f} s")
 
 
+STARTUP_PROBE = """
+import gc, sys, time
+gc.set_threshold(int(sys.argv[1]))
+spent, count, started = 0.0, 0, 0.0
+def timer(phase, info):
+    global spent, count, started
+    if phase == "start":
+        started = time.perf_counter()
+    else:
+        spent, count = spent + time.perf_counter() - started, count + 1
+gc.callbacks.append(timer)
+began = time.perf_counter()
+import keras, numpy as np
+keras.utils.set_random_seed(0)
+net = keras.Sequential([keras.Input((64,), dtype="int32"), keras.layers.Embedding(2000, 16), keras.layers.GRU(8),
+                        keras.layers.Dense(1, activation="sigmoid")])
+net.compile(optimizer="adam", loss="binary_crossentropy")
+x = np.random.default_rng(0).integers(1, 2000, (512, 64))
+net.fit(x, x[:, 0] % 2, epochs=1, batch_size=64, verbose=0)
+print(time.perf_counter() - began, spent, count)
+"""
+
+
+def bench_startup(args: argparse.Namespace) -> None:
+    """A fresh process's import of Keras and a tiny fit, at the default collector threshold and at `stages`'s."""
+    from stages.cli import GC_THRESHOLD
+
+    thresholds = (700, GC_THRESHOLD)
+    runs: dict[int, list[list[float]]] = {t: [] for t in thresholds}
+    for _ in range(args.rounds):
+        for threshold in thresholds:  # in turn, so that both see the same machine
+            done = subprocess.run([sys.executable, "-c", STARTUP_PROBE, str(threshold)], capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"error: the startup probe failed: {done.stderr.strip().splitlines()[-1]}")
+            runs[threshold].append([float(v) for v in done.stdout.split()])
+    print(f"startup: import keras + a tiny GRU fit in a fresh process, {args.rounds} rounds in turn, medians")
+    print(f"{'threshold':>10}{'wall s':>9}{'collector s':>13}{'collections':>13}")
+    medians = {t: np.median(np.array(rows), axis=0) for t, rows in runs.items()}
+    for threshold, (wall, spent, count) in medians.items():
+        print(f"{threshold:>10}{wall:>9.2f}{spent:>13.2f}{count:>13.0f}")
+    print(f"wall ratio {medians[700][0] / medians[GC_THRESHOLD][0]:.2f}x (default / stages)")
+
+
 SECTIONS = {
     "prepare": bench_prepare,
     "training": bench_training,
@@ -575,6 +620,7 @@ SECTIONS = {
     "members": bench_members,
     "classifier": bench_classifier,
     "generate": bench_generate,
+    "startup": bench_startup,
 }
 
 
@@ -587,7 +633,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="prepare runs")
     parser.add_argument("--train-samples", type=int, default=20_000, help="training reviews per run (training, xla)")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="timed epochs per model after the untimed first (training, xla)"
+        "--rounds",
+        type=int,
+        default=3,
+        help="timed epochs per model after the untimed first (training, xla); startup runs",
     )
     parser.add_argument("--max-lens", default=",".join(map(str, MAX_LENS)), help="comma-separated max_len values")
     parser.add_argument(
@@ -625,7 +674,7 @@ def main() -> None:
         )
     if args.rounds < 1:
         sys.exit(f"error: --rounds {args.rounds} is not allowed, expected 1 or more")
-    if not paths.REVIEWS_TABLE.is_file():
+    if set(args.only.split(",")) - {"startup"} and not paths.REVIEWS_TABLE.is_file():
         sys.exit(f"error: {paths.REVIEWS_TABLE} not found: run `dvc repro download` first")
     for name in args.only.split(","):
         if name not in SECTIONS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import gc
 import logging
 import re
 import sys
@@ -32,6 +33,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+GC_THRESHOLD = 50_000  # allocations between two collections of the youngest generation (Python: 700)
 VALID_STAMP = "params.yaml satisfies the schema in stages/params.py\n"  # constant: never reruns a later stage
 ParamsOption = Annotated[Path, typer.Option("--params", help="The params file to read.", dir_okay=False)]
 
@@ -385,6 +387,10 @@ def main() -> None:
     """Console-script entry point (``stages`` and ``python -m stages``): a quiet console, then the app."""
     from stages.io.console import quiet_native_logs
 
+    # Importing TensorFlow and tracing models create millions of objects that live as long as the process: at
+    # Python's default threshold (700) the collector runs over a thousand times in each command, mostly for
+    # nothing (bench/README.md, "Garbage collection"). Cycles are still collected, just in larger batches.
+    gc.set_threshold(GC_THRESHOLD)
     quiet_native_logs()
     try:
         code = app(args=sys.argv[1:] or ["--help"], standalone_mode=False)

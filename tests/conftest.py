@@ -13,6 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
+import gc  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
@@ -21,8 +22,11 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from stages.cli import GC_THRESHOLD  # noqa: E402
 from tests.project import MIRROR, build_pipeline_repo  # noqa: E402
 from tests.tiny import lm_params  # noqa: E402
+
+gc.set_threshold(GC_THRESHOLD)  # as every `stages` command does: the workers import TensorFlow too
 
 # The longest modules first, so that the pytest-xdist workers finish together (`make test` keeps this
 # order with --no-loadscope-reorder); test_pipeline_slow builds the small project the other dvc modules copy.

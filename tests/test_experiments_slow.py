@@ -35,12 +35,12 @@ def test_dvc_exp_show_reports_live_steps_while_training_and_plots_render(repo, t
                                    stderr=subprocess.STDOUT, text=True)  # fmt: skip
     seen = set()
     try:
-        while running.poll() is None:
+        while running.poll() is None and not any(step < 5 for step in seen):  # each poll is a `dvc` process
             shown = run(repo, "dvc", "exp", "show", "--json")
             if shown.returncode == 0 and (step := running_step(json.loads(shown.stdout))) is not None:
                 seen.add(step)
             time.sleep(0.5)
-        assert running.returncode == 0, log.read_text()
+        assert running.wait() == 0, log.read_text()
         assert any(step < 5 for step in seen), (seen, log.read_text())  # seen before the last epoch
         plots = json.loads(sh(repo, "dvc", "plots", "show", "--json"))["data"]
         live = [name for name in plots if name.startswith("reports/live/plots/metrics/")]

@@ -388,8 +388,8 @@ def main() -> None:
     from stages.io.console import quiet_native_logs
 
     # Importing TensorFlow and tracing models create millions of objects that live as long as the process: at
-    # Python's default threshold (700) the collector runs over a thousand times in each command, mostly for
-    # nothing (bench/README.md, "Garbage collection"). Cycles are still collected, just in larger batches.
+    # Python's default threshold the collector keeps scanning them, mostly for nothing (bench/README.md,
+    # "Garbage collection"). Cycles are still collected, just in larger batches.
     gc.set_threshold(GC_THRESHOLD)
     quiet_native_logs()
     try:

@@ -48,10 +48,11 @@ def same_random_state() -> None:
     failure would not replay (one did: a tiny untrained model whose prediction a 1e-3 probe left unchanged at
     float32 resolution).
     """
-    random.seed(0)
-    np.random.seed(0)
-    if "keras" in sys.modules:  # also TensorFlow's global seed and Keras's own generator; never imports them
+    if "keras" in sys.modules:  # Python's, numpy's, TensorFlow's and Keras's own generator; never imports Keras
         sys.modules["keras"].utils.set_random_seed(0)
+    else:
+        random.seed(0)
+        np.random.seed(0)
 
 
 @pytest.fixture

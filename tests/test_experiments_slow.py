@@ -29,19 +29,24 @@ def running_step(shown: list) -> int | None:
 
 def test_dvc_exp_show_reports_live_steps_while_training_and_plots_render(repo, tmp_path):
     log = tmp_path / "exp.log"
-    settings = ["-S", "train.epochs=6", "-S", "train.patience=0", "-S", "train.seed=3"]
+    epochs = 6
+    settings = ["-S", f"train.epochs={epochs}", "-S", "train.patience=0", "-S", "train.seed=3"]
     with open(log, "w") as out:
         running = subprocess.Popen(["dvc", "exp", "run", *settings, "-n", "live", "train"], cwd=repo, env=ENV, stdout=out,
                                    stderr=subprocess.STDOUT, text=True)  # fmt: skip
     seen = set()
+
+    def seen_before_the_last_epoch() -> bool:
+        return any(step < epochs - 1 for step in seen)
+
     try:
-        while running.poll() is None and not any(step < 5 for step in seen):  # each poll is a `dvc` process
+        while running.poll() is None and not seen_before_the_last_epoch():  # each poll is a `dvc` process
             shown = run(repo, "dvc", "exp", "show", "--json")
             if shown.returncode == 0 and (step := running_step(json.loads(shown.stdout))) is not None:
                 seen.add(step)
             time.sleep(0.5)
         assert running.wait() == 0, log.read_text()
-        assert any(step < 5 for step in seen), (seen, log.read_text())  # seen before the last epoch
+        assert seen_before_the_last_epoch(), (seen, log.read_text())
         plots = json.loads(sh(repo, "dvc", "plots", "show", "--json"))["data"]
         live = [name for name in plots if name.startswith("reports/live/plots/metrics/")]
         assert "reports/live/plots/metrics/val_loss.tsv" in live and "reports/live/plots/metrics/accuracy.tsv" in live

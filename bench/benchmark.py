@@ -22,7 +22,8 @@ Sections:
   generate  words/s of `stages generate` stepping the model's state, against re-running the model over the
             whole text for every word (the generator before), and the time of a 12,500-word prompt
   startup   a command's start at Python's default collector threshold and at the one `stages` sets: a fresh
-            process imports Keras and fits a tiny GRU; wall time, time in the collector, collections
+            process imports Keras and fits a tiny GRU; wall time, time in the collector, collections;
+            and the import of ml_dtypes alone
   lm        language-model training speed (tokens/s, both directions) on the real text, as a share of
             this machine's matrix-multiply FLOP rate measured in the same run, for the params.yaml
             language model and the larger ones given with --lm-configs
@@ -610,6 +611,12 @@ def bench_startup(args: argparse.Namespace) -> None:
     for threshold, (wall, spent, count) in medians.items():
         print(f"{threshold:>10}{wall:>9.2f}{spent:>13.2f}{count:>13.0f}")
     print(f"wall ratio {medians[default][0] / medians[GC_THRESHOLD][0]:.2f}x (default / stages)")
+    probe = "import time, numpy; began = time.perf_counter(); import ml_dtypes; "
+    probe += "print(ml_dtypes.__version__, time.perf_counter() - began)"
+    imports = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+               for _ in range(args.rounds)]  # fmt: skip
+    seconds = np.median([float(took) for _, took in imports])
+    print(f"ml_dtypes {imports[0][0]} (TensorFlow's numpy dtypes, pinned below 0.7): {seconds:.2f} s to import, median")
 
 
 SECTIONS = {

@@ -55,7 +55,8 @@ class NBLogisticRegression:
             tokenizer=tokenize, lowercase=False, token_pattern=None, ngram_range=(1, ngrams), min_df=min_df, binary=True
         )
         self.alpha = alpha
-        self.classifier = LogisticRegression(C=c, max_iter=1000, solver="liblinear", dual=True)
+        # liblinear's dual solver visits the reviews in a shuffled order: a fixed seed makes every run the same
+        self.classifier = LogisticRegression(C=c, max_iter=1000, solver="liblinear", dual=True, random_state=0)
         self.ratio: np.ndarray | None = None
 
     def fit(self, texts: list[str], y: np.ndarray) -> NBLogisticRegression:

@@ -17,10 +17,12 @@ import gc  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from filelock import FileLock  # noqa: E402
 
 from stages.cli import GC_THRESHOLD  # noqa: E402
 from tests.project import MIRROR, build_pipeline_repo  # noqa: E402
@@ -63,20 +65,42 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def built_once(tmp_path_factory, worker_id: str, name: str, build: Callable[[Path], object]) -> Path:
+    """A folder that ``build`` fills once per test run, shared by every pytest-xdist worker: the first
+    worker that needs it builds it, the others wait for it (and would have spent as long building their
+    own). Read it, or copy it before changing it."""
+    if worker_id == "master":  # one process
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, common to its workers
+    folder, done = shared / name, shared / f"{name}.done"
+    with FileLock(shared / f"{name}.lock"):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed in another worker
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
-def lm_data(tmp_path_factory) -> Path:
+def lm_data(tmp_path_factory, worker_id) -> Path:
     """Tiny reviews, unlabeled reviews and prepared arrays for language-model tests.
 
     Test reviews say things no training review says (``held_out_text``); two unlabeled
     reviews and one training review are copies of test reviews, one unlabeled review is a
     copy of a validation review, as in the real data.
     """
+    return built_once(tmp_path_factory, worker_id, "lm-data", _write_lm_data)
+
+
+def _write_lm_data(folder: Path) -> None:
     import pandas as pd
 
     from stages import prepare
     from tests.synthetic import held_out_text, review_table
 
-    folder = tmp_path_factory.mktemp("lm-data")
     table = review_table(per_label=20)
     is_test = table["split"] == "test"
     table.loc[is_test, "text"] = [held_out_text(i) for i in range(int(is_test.sum()))]
@@ -95,51 +119,42 @@ def lm_data(tmp_path_factory) -> Path:
     texts.append(table["text"].iloc[val_row])
     unlabeled = pd.DataFrame({"id": range(len(texts)), "movie": "", "text": texts}).astype({"id": "int32"})
     unlabeled.to_parquet(folder / "unlabeled.parquet", index=False)
-    return folder
 
 
 @pytest.fixture(scope="session")
-def trained_lm(lm_data, tmp_path_factory) -> Path:
+def trained_lm(lm_data, tmp_path_factory, worker_id) -> Path:
     """A folder with tiny forward and backward language models trained on ``lm_data`` (and their reports)."""
-    from stages import lm
-    from stages.params import Prepare
 
-    out = tmp_path_factory.mktemp("lm")
-    files = lm.LMPaths(lm_data / "reviews.parquet", lm_data / "unlabeled.parquet", lm_data / "prepared", out / "lm",
-                       out / "lm_metrics.json", out / "lm_history.tsv", out / "generations.md", out / "state")  # fmt: skip
-    lm.run(lm_params(), Prepare(), files)
-    return out
+    def train(out: Path) -> None:
+        from stages import lm
+        from stages.params import Prepare
+
+        files = lm.LMPaths(lm_data / "reviews.parquet", lm_data / "unlabeled.parquet", lm_data / "prepared",
+                           out / "lm", out / "lm_metrics.json", out / "lm_history.tsv", out / "generations.md",
+                           out / "state")  # fmt: skip
+        lm.run(lm_params(), Prepare(), files)
+
+    return built_once(tmp_path_factory, worker_id, "language-models", train)
 
 
 @pytest.fixture(scope="session")
-def tiny_classifier(tmp_path_factory) -> Path:
+def tiny_classifier(tmp_path_factory, worker_id) -> Path:
     """One tiny project with a trained classifier (``TINY_BIDIRECTIONAL``, an ensemble of two, one epoch):
     ``prepared/`` and ``model.keras``, shared by the predict, console and export tests."""
     from tests.tiny import TINY_BIDIRECTIONAL, make_prepared, train_tiny
 
-    folder = tmp_path_factory.mktemp("classifier")
-    train_tiny(folder, make_prepared(folder), TINY_BIDIRECTIONAL, epochs=1, ensemble=2)
-    return folder
+    def train(folder: Path) -> None:
+        train_tiny(folder, make_prepared(folder), TINY_BIDIRECTIONAL, epochs=1, ensemble=2)
+
+    return built_once(tmp_path_factory, worker_id, "classifier", train)
 
 
 @pytest.fixture(scope="session")
 def pipeline_build(tmp_path_factory, worker_id) -> Path:
-    """The small real-data project after one `dvc repro` (``build_pipeline_repo``), built once per test run:
-    the first pytest-xdist worker that needs it builds it, the others wait for it. Copy it before changing it."""
-    from filelock import FileLock
-
+    """The small real-data project after one `dvc repro` (``build_pipeline_repo``), built once per test run."""
     if not MIRROR.is_file():
         pytest.skip(f"mirror {MIRROR} not present")
-    if worker_id == "master":  # one process
-        return build_pipeline_repo(tmp_path_factory.mktemp("pipeline-build"))
-    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, common to its workers
-    built, done = shared / "pipeline-build", shared / "pipeline-build.done"
-    with FileLock(shared / "pipeline-build.lock"):
-        if not done.exists():
-            shutil.rmtree(built, ignore_errors=True)  # a build that failed in another worker
-            build_pipeline_repo(built)
-            done.touch()
-    return built
+    return built_once(tmp_path_factory, worker_id, "pipeline-build", build_pipeline_repo)
 
 
 @pytest.fixture(scope="module")

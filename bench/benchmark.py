@@ -91,10 +91,7 @@ def prepared_arrays(max_len: int, padding: str, folder: Path, train_samples: int
 
     target = folder / f"{max_len}-{padding}"
     if not (target / "val.npz").exists():
-        params = prepare.Prepare(
-            vocab_size=VOCAB_SIZE, skip_top=0, max_len=max_len, padding=padding, truncating="pre", val_fraction=0.2,
-            val_grouping="random", seed=42, limit=0,
-        )  # fmt: skip
+        params = prepare.Prepare(vocab_size=VOCAB_SIZE, max_len=max_len, padding=padding, val_grouping="random")
         prepare.run(params, prepare.PreparePaths(prepared=target, stats=target / "stats.json"))
     train, val = load_split(target / "train.npz"), load_split(target / "val.npz")
     keep = np.random.default_rng(0).permutation(len(train.y))[:train_samples]
@@ -169,8 +166,8 @@ class PipelineRun:
         keras.utils.set_random_seed(seed)
         if jit is None:  # what `train.jit_compile: auto` picks
             jit = use_xla("auto")
-        shape = Model(cell=cell, units=UNITS, embedding_dim=EMBEDDING_DIM, bidirectional=bidirectional, layers=1,
-                      embedding_dropout=0.0, dropout=0.0, pooling="last", init="random")  # fmt: skip
+        bare = dict(embedding_dropout=0.0, dropout=0.0, pooling="last", init="random")
+        shape = Model(cell=cell, units=UNITS, embedding_dim=EMBEDDING_DIM, bidirectional=bidirectional, **bare)
         self.model = build_model(VOCAB_SIZE, shape)
         self.model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"], jit_compile=jit)
         step = XLA_WIDTH_STEP if jit else WIDTH_STEP
@@ -438,8 +435,17 @@ print("RESULT", json.dumps({"reviews_per_s": samples * epochs / (ends[-1] - ends
 """
 
 # the default member (params.yaml): BiGRU(64), 100-d embedding, float32, trained embedding, AT, batch 64
-CLASSIFIER_REFERENCE = {"units": 64, "dim": 100, "precision": "float32", "onednn_bf16": False, "trainable": True,
-                        "adversarial": "at", "batch": 64, "chop": 0, "vocab": 0}  # fmt: skip
+CLASSIFIER_REFERENCE = {
+    "units": 64,
+    "dim": 100,
+    "precision": "float32",
+    "onednn_bf16": False,
+    "trainable": True,
+    "adversarial": "at",
+    "batch": 64,
+    "chop": 0,
+    "vocab": 0,
+}
 CLASSIFIER_CHANGES = {
     "mixed_bfloat16": {"precision": "mixed_bfloat16"},
     "oneDNN bf16 math": {"onednn_bf16": True},
@@ -466,10 +472,14 @@ def start_classifier(config: dict, samples: int, epochs: int, cpu: int | None = 
     if cpu is not None:
         env |= {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
-        [sys.executable, "-c", CLASSIFIER_CHILD, json.dumps(config), str(samples), str(epochs)], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-c", CLASSIFIER_CHILD, json.dumps(config), str(samples), str(epochs)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         preexec_fn=None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu})),
-    )  # fmt: skip
+    )
 
 
 def reviews_per_s(child: subprocess.Popen, config: dict) -> float:
@@ -494,14 +504,19 @@ def bench_members(args: argparse.Namespace) -> None:
     cpus = sorted(os.sched_getaffinity(0))
     samples, epochs = min(args.train_samples, 2048), args.rounds
     config = CLASSIFIER_REFERENCE | {"batch": load_sections("train", paths.PARAMS)["train"]["batch_size"]}
-    print(f"members: one process on {len(cpus)} cores against {len(cpus)} single-core processes side by side, "
-          f"{samples} training reviews, 1 untimed epoch then {epochs} timed")  # fmt: skip
+    print(
+        f"members: one process on {len(cpus)} cores against {len(cpus)} single-core processes side by side, "
+        f"{samples} training reviews, 1 untimed epoch then {epochs} timed"
+    )
     for round_ in range(args.classifier_rounds):
         one = classifier_speed(config, samples, epochs)
         children = [start_classifier(config, samples, epochs, cpu) for cpu in cpus]
         side = [reviews_per_s(child, config) for child in children]
-        print(f"round {round_ + 1}: one process {one:.1f} reviews/s; side by side "
-              f"{' + '.join(f'{v:.1f}' for v in side)} = {sum(side):.1f}; ratio {sum(side) / one:.2f}x", flush=True)  # fmt: skip
+        print(
+            f"round {round_ + 1}: one process {one:.1f} reviews/s; side by side "
+            f"{' + '.join(f'{v:.1f}' for v in side)} = {sum(side):.1f}; ratio {sum(side) / one:.2f}x",
+            flush=True,
+        )
 
 
 def bench_classifier(args: argparse.Namespace) -> None:
@@ -523,8 +538,12 @@ def bench_classifier(args: argparse.Namespace) -> None:
         rounds = []
         for _ in range(args.classifier_rounds):  # the reference, then every setting, in turn
             base = classifier_speed(reference, samples, epochs)
-            rounds.append({name: (classifier_speed(reference | CLASSIFIER_CHANGES[name], samples, epochs), base)
-                           for name in args.classifier_settings})  # fmt: skip
+            rounds.append(
+                {
+                    name: (classifier_speed(reference | CLASSIFIER_CHANGES[name], samples, epochs), base)
+                    for name in args.classifier_settings
+                }
+            )
         for name in args.classifier_settings:
             pairs = [found[name] for found in rounds]
             ratios = sorted(a / b for a, b in pairs)
@@ -560,9 +579,12 @@ def bench_generate(args: argparse.Namespace) -> None:
         began = time.perf_counter()
         rerun_generate(model, vocabulary, "this movie was", rerun_words)
         rerun = time.perf_counter() - began
-        print(f"generate --words {words}: {words / stepped:,.1f} words/s stepping the state; re-running the model "
-              f"over the whole text (the generator before): {rerun_words / rerun:,.1f} words/s over its first "
-              f"{rerun_words} words", flush=True)  # fmt: skip
+        print(
+            f"generate --words {words}: {words / stepped:,.1f} words/s stepping the state; re-running the model "
+            f"over the whole text (the generator before): {rerun_words / rerun:,.1f} words/s over its first "
+            f"{rerun_words} words",
+            flush=True,
+        )
     prompt = " ".join(["the movie was long and the acting was fine"] * (args.generate_prompt_words // 9))
     began = time.perf_counter()
     generate(model, vocabulary, prompt, 10, 0.8, 40, 0)

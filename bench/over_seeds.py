@@ -29,21 +29,26 @@ def main() -> None:
     runs = {}
     for name in args.prefixes:
         prefix, _, variant = name.partition(":")
-        runs[name] = [compare.read_run(commits[f"{prefix}-{variant or args.variant}-s{seed}"], labels, 0.5)
-                      for seed in args.seeds]  # fmt: skip
+        runs[name] = [
+            compare.read_run(commits[f"{prefix}-{variant or args.variant}-s{seed}"], labels, 0.5) for seed in args.seeds
+        ]
     samples = statistics.resampled_accuracies({name: np.stack([r["correct"] for r in rs]) for name, rs in runs.items()})
     for name, rs in runs.items():
         accuracy = [r["test_accuracy"] for r in rs]
         low, high = statistics.interval(samples[name])
-        print(f"{name}: test {np.mean(accuracy):.4f} ± {np.std(accuracy, ddof=1):.4f} (seeds {accuracy}), "
-              f"95% interval {low:.4f}-{high:.4f}; validation accuracy {np.mean([r['val_accuracy'] for r in rs]):.4f}, "
-              f"loss {np.mean([r['val_loss'] for r in rs]):.4f}; {np.mean([r['epoch_time_s'] for r in rs]):.0f} s/epoch")  # fmt: skip
+        print(
+            f"{name}: test {np.mean(accuracy):.4f} ± {np.std(accuracy, ddof=1):.4f} (seeds {accuracy}), "
+            f"95% interval {low:.4f}-{high:.4f}; validation accuracy {np.mean([r['val_accuracy'] for r in rs]):.4f}, "
+            f"loss {np.mean([r['val_loss'] for r in rs]):.4f}; {np.mean([r['epoch_time_s'] for r in rs]):.0f} s/epoch"
+        )
     reference, *others = args.prefixes
     for name in others:
         difference = samples[name] - samples[reference]
         low, high = statistics.interval(difference)
-        print(f"{name} - {reference}: {difference.mean() * 100:+.2f} points (95% interval {low * 100:+.2f} to "
-              f"{high * 100:+.2f}), paired p {statistics.paired_p_value(difference):.2g}")  # fmt: skip
+        print(
+            f"{name} - {reference}: {difference.mean() * 100:+.2f} points (95% interval {low * 100:+.2f} to "
+            f"{high * 100:+.2f}), paired p {statistics.paired_p_value(difference):.2g}"
+        )
 
 
 if __name__ == "__main__":

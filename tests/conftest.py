@@ -26,14 +26,25 @@ from filelock import FileLock  # noqa: E402
 
 from stages.cli import GC_THRESHOLD  # noqa: E402
 from tests.project import MIRROR, build_pipeline_repo  # noqa: E402
-from tests.tiny import lm_params  # noqa: E402
+from tests.tiny import run_tiny_lm  # noqa: E402
 
 gc.set_threshold(GC_THRESHOLD)  # as every `stages` command does: the workers import TensorFlow too
 
 # The longest modules first, so that the pytest-xdist workers finish together (`make test` keeps this
 # order with --no-loadscope-reorder); test_pipeline_slow builds the small project the other dvc modules copy.
-LONGEST_FIRST = ("test_pipeline_slow", "test_train", "test_experiments_slow", "test_distribute", "test_remote_slow",
-                 "test_atomic", "test_adversarial", "test_model", "test_params_forms", "test_export", "test_lm")  # fmt: skip
+LONGEST_FIRST = (
+    "test_pipeline_slow",
+    "test_train",
+    "test_experiments_slow",
+    "test_distribute",
+    "test_remote_slow",
+    "test_atomic",
+    "test_adversarial",
+    "test_model",
+    "test_params_forms",
+    "test_export",
+    "test_lm",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -108,10 +119,7 @@ def _write_lm_data(folder: Path) -> None:
     table.loc[train_rows[0], "text"] = table.loc[table.index[is_test][5], "text"]
     table.to_parquet(folder / "reviews.parquet", index=False)
     prepared = folder / "prepared"
-    params = prepare.Prepare(
-        vocab_size=60, skip_top=0, max_len=30, padding="post", truncating="pre", val_fraction=0.25,
-        val_grouping="random", seed=3, limit=0,
-    )  # fmt: skip
+    params = prepare.Prepare(vocab_size=60, max_len=30, val_fraction=0.25, val_grouping="random", seed=3)
     prepare.run(params, prepare.PreparePaths(folder / "reviews.parquet", prepared, folder / "stats.json"))
     val_row = int(np.load(prepared / "val.npz")["row"][0])
     texts = [table["text"].iloc[int(i)] for i in np.load(prepared / "train.npz")["row"][1:31]]
@@ -124,17 +132,7 @@ def _write_lm_data(folder: Path) -> None:
 @pytest.fixture(scope="session")
 def trained_lm(lm_data, tmp_path_factory, worker_id) -> Path:
     """A folder with tiny forward and backward language models trained on ``lm_data`` (and their reports)."""
-
-    def train(out: Path) -> None:
-        from stages import lm
-        from stages.params import Prepare
-
-        files = lm.LMPaths(lm_data / "reviews.parquet", lm_data / "unlabeled.parquet", lm_data / "prepared",
-                           out / "lm", out / "lm_metrics.json", out / "lm_history.tsv", out / "generations.md",
-                           out / "state")  # fmt: skip
-        lm.run(lm_params(), Prepare(), files)
-
-    return built_once(tmp_path_factory, worker_id, "language-models", train)
+    return built_once(tmp_path_factory, worker_id, "language-models", lambda out: run_tiny_lm(lm_data, out))
 
 
 @pytest.fixture(scope="session")

@@ -97,8 +97,19 @@ def build_pipeline_repo(repo: Path) -> Path:
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "base")
     output = sh(repo, "dvc", "repro")
-    stages = ("validate", "download", "prepare", "lm", "embeddings", "train", "baseline", "evaluate", "blend", "plot",
-              "export")  # fmt: skip
+    stages = (
+        "validate",
+        "download",
+        "prepare",
+        "lm",
+        "embeddings",
+        "train",
+        "baseline",
+        "evaluate",
+        "blend",
+        "plot",
+        "export",
+    )
     missing = [stage for stage in stages if f"Running stage '{stage}'" not in output]
     assert not missing and f"source: local file {MIRROR}" in output, (missing, output)
     sh(repo, "git", "add", "-A")

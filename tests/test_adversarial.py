@@ -26,8 +26,16 @@ def unlabeled(prepared):
     """An unlabeled-reviews file as the embeddings stage writes it: here the training reviews reversed, labels -1."""
     train = load_split(prepared / "train.npz")
     path = prepared.parent / "unlabeled.npz"
-    save_split(path, Split(train.x[::-1], np.full(len(train.y), -1), train.length[::-1], train.full_length[::-1],
-                           np.arange(len(train.y))))  # fmt: skip
+    save_split(
+        path,
+        Split(
+            train.x[::-1],
+            np.full(len(train.y), -1),
+            train.length[::-1],
+            train.full_length[::-1],
+            np.arange(len(train.y)),
+        ),
+    )
     return path
 
 
@@ -201,7 +209,9 @@ def test_virtual_adversarial_training_resumes_as_an_uninterrupted_run(tmp_path, 
 def test_the_schema_refuses_at_with_multi_worker():
     params = default_params()
     params["train"] |= {"adversarial": "at", "distribute": "multi_worker"}
-    assert any(p.startswith("train.adversarial: 'at' does not run with train.distribute multi_worker") for p in
-               problems_in(params))  # fmt: skip
+    assert any(
+        p.startswith("train.adversarial: 'at' does not run with train.distribute multi_worker")
+        for p in problems_in(params)
+    )
     params["train"]["distribute"] = "mirrored"
     assert not problems_in(params)

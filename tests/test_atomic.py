@@ -70,8 +70,13 @@ def check_outputs_load(folder: Path) -> int:
 def kill_after(folder: Path, stage: str, seconds: float) -> int | None:
     """Start ``stage``, SIGKILL it after ``seconds`` (unless it ended); return its exit code."""
     env = subprocess_env()
-    process = subprocess.Popen([sys.executable, "-m", "stages", "-q", stage], cwd=folder, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stages", "-q", stage],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         return process.wait(timeout=seconds)
     except subprocess.TimeoutExpired:

@@ -34,8 +34,9 @@ def scored(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(baseline.NBLogisticRegression, "fit", recording)
-        files = baseline.BaselinePaths(folder / "reviews.parquet", prepared, folder / "baseline.json",
-                                       folder / "predictions.npz")  # fmt: skip
+        files = baseline.BaselinePaths(
+            folder / "reviews.parquet", prepared, folder / "baseline.json", folder / "predictions.npz"
+        )
         metrics = baseline.run(baseline.Baseline(ngrams=2, min_df=1, alpha=1.0, c=1.0), files)
     return folder, prepared, metrics, fitted
 

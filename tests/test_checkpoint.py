@@ -46,6 +46,12 @@ def test_fit_stops_at_the_batch_after_the_signal():
 
     stop = StopOnSignal()
     with pytest.raises(KeyboardInterrupt), stop.installed():
-        model.fit(np.ones((40, 3)), np.ones((40, 1)), batch_size=4, epochs=2, verbose=0,
-                  callbacks=[SignalAtSecondBatch(), stop])  # fmt: skip
+        model.fit(
+            np.ones((40, 3)),
+            np.ones((40, 1)),
+            batch_size=4,
+            epochs=2,
+            verbose=0,
+            callbacks=[SignalAtSecondBatch(), stop],
+        )
     assert batches_begun == [0, 1]  # no batch began after the signal

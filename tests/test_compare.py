@@ -17,17 +17,26 @@ from stages.io.console import SHOW_ENV
 def test_grid_runs_every_variant_over_every_seed_with_readable_names():
     runs = compare.grid(["lstm", "gru"], "both", ["random"], [42, 43])
     assert [one.name("cmp") for one in runs] == [
-        "cmp-lstm-s42", "cmp-lstm-s43", "cmp-bilstm-s42", "cmp-bilstm-s43",
-        "cmp-gru-s42", "cmp-gru-s43", "cmp-bigru-s42", "cmp-bigru-s43",
-    ]  # fmt: skip
+        "cmp-lstm-s42",
+        "cmp-lstm-s43",
+        "cmp-bilstm-s42",
+        "cmp-bilstm-s43",
+        "cmp-gru-s42",
+        "cmp-gru-s43",
+        "cmp-bigru-s42",
+        "cmp-bigru-s43",
+    ]
     assert Run("simple_rnn", True, "word_vectors", 44).name("cmp") == "cmp-bisimplernn-wv-s44"
     assert Run("gru", False, "lm_embedding", 1).variant == "gru-lmemb"
 
 
 def test_each_run_sets_its_cell_direction_init_and_seed():
     assert Run("lstm", True, "random", 43).settings() == [
-        "model.cell=lstm", "model.bidirectional=true", "model.init=random", "train.seed=43"
-    ]  # fmt: skip
+        "model.cell=lstm",
+        "model.bidirectional=true",
+        "model.init=random",
+        "train.seed=43",
+    ]
     # the language models must have the classifier's cell to transfer their recurrent weights
     assert Run("simple_rnn", False, "lm", 42).settings()[-1] == "lm.cell=simple_rnn"
     assert compare.is_ours("cmp-bigru-s42", "cmp") and compare.is_ours("cmp-lstm-lmemb-s7", "cmp")
@@ -39,12 +48,13 @@ def test_queue_runs_each_experiment_once_targeting_blend(monkeypatch):
     monkeypatch.setattr(compare, "experiment_rows", lambda: [{"Experiment": "cmp-gru-s1"}, {"Experiment": "mine"}])
     monkeypatch.setattr(compare, "dvc", lambda *args, **kwargs: calls.append(args) or "")
     compare.run_grid([Run("gru", False, "random", 1)], ["train.ensemble=1"], "cmp")
+    settings = ["train.ensemble=1", "model.cell=gru", "model.bidirectional=false", "model.init=random", "train.seed=1"]
+    options = [part for setting in settings for part in ("-S", setting)]
     assert calls == [
         ("exp", "remove", "cmp-gru-s1"),  # an earlier grid's run of the same name, not the user's own
-        ("exp", "run", "--queue", "-n", "cmp-gru-s1", "-S", "train.ensemble=1", "-S", "model.cell=gru",
-         "-S", "model.bidirectional=false", "-S", "model.init=random", "-S", "train.seed=1", "blend"),
+        ("exp", "run", "--queue", "-n", "cmp-gru-s1", *options, "blend"),
         ("exp", "run", "--run-all", "-j", "1"),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize(
@@ -82,8 +92,10 @@ def test_settings_that_change_a_shared_stage_are_named_with_the_stage_they_rerun
 
 
 def test_estimate_scales_the_measured_rate_by_recurrent_cost():
-    params = {"model": {"cell": "gru", "bidirectional": True, "units": 64, "embedding_dim": 100, "layers": 1},
-              "train": {"adversarial": "at", "epochs": 2}}  # fmt: skip
+    params = {
+        "model": {"cell": "gru", "bidirectional": True, "units": 64, "embedding_dim": 100, "layers": 1},
+        "train": {"adversarial": "at", "epochs": 2},
+    }
     # the headline trains 100 reviews/s: a run like it takes 2 epochs x 1000 reviews / 100 plus the allowance
     same = compare.estimate_s([Run("gru", True, "random", 1)], params, [], 100.0, 1000)
     assert same == pytest.approx(20 + compare.OVERHEAD_S)
@@ -99,11 +111,18 @@ def test_estimate_scales_the_measured_rate_by_recurrent_cost():
 
 def _run_result(accuracy, val_accuracy, correct, epochs=(0.5, 0.6)):
     return {
-        "test_accuracy": accuracy, "test_f1": accuracy, "test_roc_auc": 0.9, "val_accuracy": val_accuracy,
-        "val_loss": 0.3, "epoch_time_s": 10.0, "reviews_per_s": 100.0, "epochs_to_best": 2.0, "params": 1000,
+        "test_accuracy": accuracy,
+        "test_f1": accuracy,
+        "test_roc_auc": 0.9,
+        "val_accuracy": val_accuracy,
+        "val_loss": 0.3,
+        "epoch_time_s": 10.0,
+        "reviews_per_s": 100.0,
+        "epochs_to_best": 2.0,
+        "params": 1000,
         "history": pd.DataFrame({"epoch": [1, 2], "val_loss": [0.4, 0.3], "val_accuracy": list(epochs)}),
         "correct": np.asarray(correct, dtype=bool),
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +138,17 @@ def summary():
         Run("gru", False, "random", 1): _run_result(weak.mean(), 0.85, weak),
         Run("gru", False, "random", 2): {"failure": "failed: Killed (`dvc queue logs cmp-gru-s2`)"},
     }
-    reference = {"variant": "baseline", "label": "n-grams", "test_accuracy": 0.9, "test_f1": 0.9, "test_roc_auc": 0.95,
-                 "val_accuracy": 0.9, "params": 50, "train_time_s": 1.0, "correct": strong[0]}  # fmt: skip
+    reference = {
+        "variant": "baseline",
+        "label": "n-grams",
+        "test_accuracy": 0.9,
+        "test_f1": 0.9,
+        "test_roc_auc": 0.95,
+        "val_accuracy": 0.9,
+        "params": 50,
+        "train_time_s": 1.0,
+        "correct": strong[0],
+    }
     return results, compare.summarise(results, reference, resamples=2000), strong, weak
 
 
@@ -183,10 +211,19 @@ def test_baseline_is_a_reference_row_with_its_predictions(tmp_path):
     metrics, predictions = tmp_path / "baseline_metrics.json", tmp_path / "baseline.npz"
     labels = np.array([1, 0, 1, 1], dtype=np.int8)
     assert compare.baseline_reference(metrics, predictions, labels, 0.5) is None  # the stage has not run
-    metrics.write_text(json.dumps({"baseline": {
-        "model": "NB-weighted 1-3-gram logistic regression", "features": 1500, "train_time_s": 3.0,
-        "val": {"accuracy": 0.91}, "test": {"accuracy": 0.75, "f1": 0.8, "roc_auc": 0.9},
-    }}))  # fmt: skip
+    metrics.write_text(
+        json.dumps(
+            {
+                "baseline": {
+                    "model": "NB-weighted 1-3-gram logistic regression",
+                    "features": 1500,
+                    "train_time_s": 3.0,
+                    "val": {"accuracy": 0.91},
+                    "test": {"accuracy": 0.75, "f1": 0.8, "roc_auc": 0.9},
+                }
+            }
+        )
+    )
     np.savez(predictions, val=np.zeros(2), test=np.array([0.9, 0.2, 0.4, 0.7]))
     row = compare.baseline_reference(metrics, predictions, labels, 0.5)
     assert row["correct"].tolist() == [True, True, False, True] and row["val_accuracy"] == 0.91

@@ -44,10 +44,22 @@ def predict(folder, show: str | None) -> subprocess.CompletedProcess:
     if show:
         env[SHOW_ENV] = show
     return subprocess.run(
-        [sys.executable, "-m", "stages", "predict", "a great film", "--model", str(folder / "model.keras"),
-         "--prepared", str(folder / "prepared")],
-        cwd=folder, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "stages",
+            "predict",
+            "a great film",
+            "--model",
+            str(folder / "model.keras"),
+            "--prepared",
+            str(folder / "prepared"),
+        ],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
 
 
 @pytest.mark.slow

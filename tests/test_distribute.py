@@ -74,10 +74,15 @@ def start_workers(project: Path, count: int = 2) -> list[subprocess.Popen]:
         share = {cpus[index % len(cpus)]}
         workers.append(
             subprocess.Popen(
-                [sys.executable, "-m", "stages", "train"], cwd=project, env=env, text=True,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=lambda share=share: os.sched_setaffinity(0, share),
+                [sys.executable, "-m", "stages", "train"],
+                cwd=project,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                preexec_fn=lambda share=share: os.sched_setaffinity(0, share),
             )
-        )  # fmt: skip
+        )
     return workers
 
 

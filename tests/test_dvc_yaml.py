@@ -86,8 +86,10 @@ def test_code_deps_are_exactly_the_modules_each_stage_runs():
 
 
 def _outs(stage: dict) -> dict[str, dict]:
-    return {next(iter(o)) if isinstance(o, dict) else o: (next(iter(o.values())) if isinstance(o, dict) else {})
-            for o in stage.get("outs", [])}  # fmt: skip
+    return {
+        next(iter(o)) if isinstance(o, dict) else o: (next(iter(o.values())) if isinstance(o, dict) else {})
+        for o in stage.get("outs", [])
+    }
 
 
 def test_metrics_are_declared_at_the_top_level_and_committed():

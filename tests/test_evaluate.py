@@ -40,8 +40,11 @@ def test_confusion_counts_and_length_buckets():
     predicted = np.array([1, 1, 0, 0])
     counts = evaluate.confusion_counts(y, predicted)
     assert counts.set_index(["actual", "predicted"])["count"].to_dict() == {
-        ("neg", "neg"): 1, ("neg", "pos"): 1, ("pos", "neg"): 1, ("pos", "pos"): 1,
-    }  # fmt: skip
+        ("neg", "neg"): 1,
+        ("neg", "pos"): 1,
+        ("pos", "neg"): 1,
+        ("pos", "pos"): 1,
+    }
     buckets = evaluate.accuracy_by_length(y, predicted, np.array([50, 150, 900, 0]), [100, 200], max_len=100)
     assert buckets["bucket"].tolist() == ["1-100", "101-200", ">200"]
     assert buckets["reviews"].tolist() == [2, 1, 1]

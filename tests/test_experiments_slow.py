@@ -32,8 +32,14 @@ def test_dvc_exp_show_reports_live_steps_while_training_and_plots_render(repo, t
     epochs = 6
     settings = ["-S", f"train.epochs={epochs}", "-S", "train.patience=0", "-S", "train.seed=3"]
     with open(log, "w") as out:
-        running = subprocess.Popen(["dvc", "exp", "run", *settings, "-n", "live", "train"], cwd=repo, env=ENV, stdout=out,
-                                   stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        running = subprocess.Popen(
+            ["dvc", "exp", "run", *settings, "-n", "live", "train"],
+            cwd=repo,
+            env=ENV,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     seen = set()
 
     def seen_before_the_last_epoch() -> bool:
@@ -60,8 +66,20 @@ def test_dvc_exp_show_reports_live_steps_while_training_and_plots_render(repo, t
 def test_compare_trains_variants_over_seeds_as_experiments_that_dvc_shows_and_diffs(repo):
     """The variant is the committed model (SMALL's lstm): its seed 42 is the committed run, whose stages DVC skips
     as unchanged; seed 43 trains."""
-    output = sh(repo, "stages", "compare", "--cell", "lstm", "--bidirectional", "false", "--seeds", "2", "--prefix",
-                "t", "--yes")  # fmt: skip
+    output = sh(
+        repo,
+        "stages",
+        "compare",
+        "--cell",
+        "lstm",
+        "--bidirectional",
+        "false",
+        "--seeds",
+        "2",
+        "--prefix",
+        "t",
+        "--yes",
+    )
     assert output.count("Running stage 'train'") == 1 and output.count("Stage 'train' didn't change, skipping") == 1
     for shared in ("download", "prepare", "lm", "embeddings", "baseline"):
         assert f"Running stage '{shared}'" not in output and f"Stage '{shared}' didn't change, skipping" in output

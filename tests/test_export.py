@@ -69,8 +69,11 @@ def exported(tiny_classifier, tmp_path_factory):
 def test_the_export_loads_without_this_package_and_predicts_as_stages_predict(exported):
     done = subprocess.run(
         [sys.executable, "-c", DOWNSTREAM, str(exported.export), json.dumps(REVIEWS)],
-        capture_output=True, text=True, env=subprocess_env(), timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     expected = [p.probability for p in Predictor(exported.model, exported.prepared).predict(REVIEWS)]
@@ -82,8 +85,12 @@ def test_the_export_holds_only_stock_keras_layers(exported):
     config = json.loads(__import__("zipfile").ZipFile(exported.export / "classifier.keras").read("config.json"))
     assert "stages" not in json.dumps(config)
     assert {path.name for path in exported.export.iterdir()} == {
-        "classifier.keras", "saved_model", "vocab.txt", "encoding.json", "tokenizer.json"
-    }  # fmt: skip
+        "classifier.keras",
+        "saved_model",
+        "vocab.txt",
+        "encoding.json",
+        "tokenizer.json",
+    }
 
 
 def test_params_that_do_not_describe_the_trained_model_are_refused_and_keep_the_last_export(exported):

@@ -74,8 +74,18 @@ def test_detokenize_reads_like_text():
 
 
 def test_command_prints_a_continuation_and_notes_unknown_words(trained_lm, lm_data):
-    args = ["generate", "zxqv the movie", "--words", "6", "--seed", "1",
-            "--model", str(paths.language_model("forward", trained_lm / "lm")), "--prepared", str(lm_data / "prepared")]  # fmt: skip
+    args = [
+        "generate",
+        "zxqv the movie",
+        "--words",
+        "6",
+        "--seed",
+        "1",
+        "--model",
+        str(paths.language_model("forward", trained_lm / "lm")),
+        "--prepared",
+        str(lm_data / "prepared"),
+    ]
     result = CliRunner().invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "Zxqv the movie" in result.stdout

@@ -12,9 +12,8 @@ from stages import lm, paths
 from stages.errors import PipelineError
 from stages.nn import checkpoint, language_model
 from stages.nn.saving import load
-from stages.params import Prepare
 from stages.text import read_vocabulary, token_index, tokenize
-from tests.tiny import lm_params
+from tests.tiny import lm_params, run_tiny_lm
 
 
 def test_full_softmax_loss_is_the_cross_entropy_over_every_word_but_padding():
@@ -146,21 +145,16 @@ def test_stage_writes_models_metrics_curve_and_generations(trained_lm):
     forward = load(paths.language_model("forward", trained_lm / "lm"))  # safe mode
     backward = load(paths.language_model("backward", trained_lm / "lm"))
     assert [type(layer).__name__ for layer in forward.layers] == ["InputLayer", "Embedding", "GRU", "Dense"]
-    np.testing.assert_array_equal(forward.get_layer("embedding").get_weights()[0],
-                                  backward.get_layer("embedding").get_weights()[0])  # fmt: skip
+    np.testing.assert_array_equal(
+        forward.get_layer("embedding").get_weights()[0], backward.get_layer("embedding").get_weights()[0]
+    )
     assert not np.array_equal(forward.get_layer("gru_1").get_weights()[0], backward.get_layer("gru_1").get_weights()[0])
     assert (trained_lm / "generations.md").read_text().count("**") >= 2
 
 
-def run_lm(lm_data, out, **overrides):
-    files = lm.LMPaths(lm_data / "reviews.parquet", lm_data / "unlabeled.parquet", lm_data / "prepared", out / "lm",
-                       out / "m.json", out / "h.tsv", out / "g.md", out / "state")  # fmt: skip
-    return lm.run(lm_params(**overrides), Prepare(), files)
-
-
 @pytest.mark.slow
 def test_interrupted_training_resumes_to_the_same_models(lm_data, tmp_path, monkeypatch):
-    whole = run_lm(lm_data, tmp_path / "whole", epochs=3.0)
+    whole = run_tiny_lm(lm_data, tmp_path / "whole", epochs=3.0)
     real_batch = lm.batch_windows
     calls = []
 
@@ -172,15 +166,15 @@ def test_interrupted_training_resumes_to_the_same_models(lm_data, tmp_path, monk
 
     monkeypatch.setattr(lm, "batch_windows", interrupt_at_step_5)
     with pytest.raises(PipelineError, match="interrupted at step 5 .* to resume"):
-        run_lm(lm_data, tmp_path / "resumed", epochs=3.0)
+        run_tiny_lm(lm_data, tmp_path / "resumed", epochs=3.0)
     assert not (tmp_path / "resumed" / "lm").exists()
     monkeypatch.setattr(lm, "batch_windows", real_batch)
-    resumed = run_lm(lm_data, tmp_path / "resumed", epochs=3.0)
+    resumed = run_tiny_lm(lm_data, tmp_path / "resumed", epochs=3.0)
     drop = ("wall_time_s", "tokens_per_s")
     assert {k: v for k, v in resumed["lm"].items() if k not in drop} == {
         k: v for k, v in whole["lm"].items() if k not in drop
     }
-    assert (tmp_path / "resumed" / "h.tsv").read_text() == (tmp_path / "whole" / "h.tsv").read_text()
+    assert (tmp_path / "resumed" / "lm_history.tsv").read_text() == (tmp_path / "whole" / "lm_history.tsv").read_text()
     for direction in language_model.DIRECTIONS:
         a = load(paths.language_model(direction, tmp_path / "whole" / "lm")).get_weights()
         b = load(paths.language_model(direction, tmp_path / "resumed" / "lm")).get_weights()
@@ -199,7 +193,7 @@ def test_state_of_other_params_is_not_resumed(lm_data, tmp_path, monkeypatch):
 
 def test_text_shorter_than_one_batch_is_a_clear_error(lm_data, tmp_path):
     with pytest.raises(PipelineError, match="lower lm.batch_size or lm.window"):
-        run_lm(lm_data, tmp_path, batch_size=10_000)
+        run_tiny_lm(lm_data, tmp_path, batch_size=10_000)
 
 
 def test_flops_per_token_counts_both_directions_and_the_softmax_classes():

@@ -91,9 +91,16 @@ def test_padding_on_either_side_does_not_change_prediction(bidirectional):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cell", list(CELLS))
-@pytest.mark.parametrize(("pooling", "bidirectional", "layers"), [
-    ("last", True, 1), ("mean", True, 1), ("max", True, 2), ("max_mean", False, 1), ("last", False, 2),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("pooling", "bidirectional", "layers"),
+    [
+        ("last", True, 1),
+        ("mean", True, 1),
+        ("max", True, 2),
+        ("max_mean", False, 1),
+        ("last", False, 2),
+    ],
+)
 def test_same_function_as_keras_masking(cell, pooling, bidirectional, layers):
     """The length-aware layers compute what Embedding(mask_zero=True) + Bidirectional(cell) compute, padding on
     either side; the textbook twin holds only stock Keras layers."""

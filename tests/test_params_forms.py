@@ -224,7 +224,15 @@ def test_what_each_stage_builds_from_either_form_runs(tmp_path, tiny_prepared, m
         metrics = train_tiny(tmp_path / "train", tiny_prepared, sections["model"], **sections["train"])
         assert metrics["train"]["epochs_run"] >= 1
     else:
-        builder = {"download": build_download, "prepare": build_prepare, "lm": build_lm, "baseline": build_baseline,
-                   "evaluate": build_evaluate, "plot": build_plot, "embeddings": build_embeddings,
-                   "blend": build_blend, "export": build_export}[stage]  # fmt: skip
+        builder = {
+            "download": build_download,
+            "prepare": build_prepare,
+            "lm": build_lm,
+            "baseline": build_baseline,
+            "evaluate": build_evaluate,
+            "plot": build_plot,
+            "embeddings": build_embeddings,
+            "blend": build_blend,
+            "export": build_export,
+        }[stage]
         builder(sections[STAGE_SECTIONS[stage][0]], tmp_path)

@@ -75,8 +75,14 @@ def test_a_second_repro_while_one_retrains_fails_fast_and_the_retrained_model_is
     before = model.read_bytes()
     log = tmp_path / "first.log"
     with open(log, "w") as out:
-        first = subprocess.Popen(["dvc", "repro", "--force", "--single-item", "train"], cwd=repo, env=ENV, stdout=out,
-                                 stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        first = subprocess.Popen(
+            ["dvc", "repro", "--force", "--single-item", "train"],
+            cwd=repo,
+            env=ENV,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     try:
         deadline = time.monotonic() + 120
         while "Running stage 'train'" not in log.read_text() and first.poll() is None and time.monotonic() < deadline:
@@ -109,8 +115,11 @@ def test_prepare_param_change_reruns_prepare_but_not_download(repo):
 
 
 def test_exp_run_dry_with_the_data_copied_in_lists_what_a_setting_reruns(repo):
-    copies = [arg for folder in ("raw", "prepared", "lm", "embeddings", "model", "predictions")
-              for arg in ("-C", f"data/{folder}")]  # fmt: skip
+    copies = [
+        arg
+        for folder in ("raw", "prepared", "lm", "embeddings", "model", "predictions")
+        for arg in ("-C", f"data/{folder}")
+    ]
     before = (repo / "params.yaml").read_text()
     output = sh(repo, "dvc", "exp", "run", "--dry", *copies, "-S", "model.units=4")
     assert "Running stage 'train'" in output  # what the setting changes (a dry run shows no stage after it)

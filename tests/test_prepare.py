@@ -11,20 +11,17 @@ from stages.prepare import PreparePaths
 from stages.text import OOV_ID, read_vocabulary, tokenize
 from tests.synthetic import review_table
 
+# The tiny tables' settings; every other key keeps its default.
+TINY = dict(vocab_size=30, max_len=8, val_fraction=0.25, val_grouping="random", seed=1)
+
 
 def run_prepare(tmp_path, table=None, **overrides):
     table = review_table(per_label=20) if table is None else table
     tmp_path.mkdir(parents=True, exist_ok=True)
     table_path = tmp_path / "reviews.parquet"
     table.to_parquet(table_path, index=False)
-    settings = dict(
-        vocab_size=30, skip_top=0, max_len=8, padding="post", truncating="pre", val_fraction=0.25,
-        val_grouping="random", seed=1, limit=0,
-    )  # fmt: skip
-    settings.update(overrides)
-    stats = prepare.run(
-        prepare.Prepare(**settings), PreparePaths(table_path, tmp_path / "prepared", tmp_path / "stats.json")
-    )
+    files = PreparePaths(table_path, tmp_path / "prepared", tmp_path / "stats.json")
+    stats = prepare.run(prepare.Prepare(**(TINY | overrides)), files)
     arrays = {}
     for split in paths.SPLITS:
         with np.load(paths.split_arrays(split, tmp_path / "prepared"), allow_pickle=False) as data:
@@ -33,10 +30,7 @@ def run_prepare(tmp_path, table=None, **overrides):
 
 
 def run_prepare_at(table_path, folder):
-    params = prepare.Prepare(
-        vocab_size=30, skip_top=0, max_len=8, padding="post", truncating="pre", val_fraction=0.2,
-        val_grouping="random", seed=1, limit=0,
-    )  # fmt: skip
+    params = prepare.Prepare(**(TINY | {"val_fraction": 0.2}))
     return prepare.run(params, PreparePaths(table_path, folder, folder / "s.json"))
 
 
@@ -154,11 +148,7 @@ def test_the_pipeline_layout_moved_under_a_folder_keeps_every_file_inside_it(tmp
     assert files.reviews == tmp_path / paths.REVIEWS_TABLE and files.stats == tmp_path / paths.PREPARE_STATS
     files.reviews.parent.mkdir(parents=True)
     review_table(per_label=20).to_parquet(files.reviews, index=False)
-    params = prepare.Prepare(
-        vocab_size=30, skip_top=0, max_len=8, padding="post", truncating="pre", val_fraction=0.25,
-        val_grouping="random", seed=1, limit=0,
-    )  # fmt: skip
-    prepare.run(params, files)
+    prepare.run(prepare.Prepare(**TINY), files)
     written = {path.relative_to(tmp_path) for path in tmp_path.rglob("*") if path.is_file()}
     assert written == {paths.REVIEWS_TABLE, paths.PREPARE_STATS, paths.VOCAB, paths.ENCODING} | {
         paths.split_arrays(split) for split in paths.SPLITS

@@ -22,12 +22,11 @@ def test_headline_reads_every_figure_from_the_reports(tmp_path):
     reports = tmp_path / "reports"
     reports.mkdir()
     (reports / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.9123, "f1": 0.9, "roc_auc": 0.97}}))
-    (reports / "train_metrics.json").write_text(json.dumps({"train": {
-        "params": 1234, "best_val_accuracy": 0.91, "best_epoch": 2, "epochs_run": 3, "wall_time_s": 99.6,
-        "samples_per_s": 600.0}}))  # fmt: skip
-    (reports / "lm_metrics.json").write_text(json.dumps({"lm": {
-        "tokens_trained": 1000, "epochs": 1.0, "wall_time_s": 10.0, "tokens_per_s": 100.0, "val_tokens_scored": 50,
-        "val_perplexity": {"forward": 250.25, "backward": 260.0}}}))  # fmt: skip
+    train = dict(params=1234, best_val_accuracy=0.91, best_epoch=2, epochs_run=3, wall_time_s=99.6, samples_per_s=600.0)
+    (reports / "train_metrics.json").write_text(json.dumps({"train": train}))
+    lm = dict(tokens_trained=1000, epochs=1.0, wall_time_s=10.0, tokens_per_s=100.0, val_tokens_scored=50)
+    lm["val_perplexity"] = {"forward": 250.25, "backward": 260.0}
+    (reports / "lm_metrics.json").write_text(json.dumps({"lm": lm}))
     table = results.headline(tmp_path)
     assert "**0.9123**" in table and "1,234 params" in table and "forward 250.2" in table and "100 s" in table
 

@@ -9,8 +9,20 @@ from stages.text import OOV_ID, PAD_ID, RESERVED, build_vocabulary, encode, pad,
 
 def test_tokenize_documented_rules():
     assert tokenize("Great movie!<br /><br />I DON'T regret it... 10/10") == [
-        "great", "movie", "!", "i", "don't", "regret", "it", ".", ".", ".", "10", "/", "10",
-    ]  # fmt: skip
+        "great",
+        "movie",
+        "!",
+        "i",
+        "don't",
+        "regret",
+        "it",
+        ".",
+        ".",
+        ".",
+        "10",
+        "/",
+        "10",
+    ]
 
 
 def test_tokenize_line_break_variants_and_unicode():

@@ -217,8 +217,9 @@ def test_xla_runs_repeat_exactly_across_processes(tmp_path):
     runs = {}
     for name in ("a", "b"):  # side by side: two processes, two cores
         with open(tmp_path / f"{name}.out", "w") as out, open(tmp_path / f"{name}.err", "w") as err:
-            runs[name] = subprocess.Popen([sys.executable, "-c", XLA_SCRIPT, str(tmp_path), name], cwd=ROOT, env=env,
-                                          stdout=out, stderr=err)  # fmt: skip
+            runs[name] = subprocess.Popen(
+                [sys.executable, "-c", XLA_SCRIPT, str(tmp_path), name], cwd=ROOT, env=env, stdout=out, stderr=err
+            )
     results = []
     for name, process in runs.items():
         assert process.wait(timeout=300) == 0, (tmp_path / f"{name}.err").read_text()[-2000:]

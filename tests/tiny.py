@@ -45,16 +45,22 @@ def make_prepared(folder: Path, per_label: int = 20, max_len: int = 20, padding:
     review_table(per_label).to_parquet(table_path, index=False)
     prepared = folder / "prepared"
     params = prepare.Prepare(
-        vocab_size=100, skip_top=0, max_len=max_len, padding=padding, truncating="pre", val_fraction=0.25,
-        val_grouping="random", seed=3, limit=0,
-    )  # fmt: skip
+        vocab_size=100, max_len=max_len, padding=padding, val_fraction=0.25, val_grouping="random", seed=3
+    )
     prepare.run(params, prepare.PreparePaths(table_path, prepared, folder / "prepare_stats.json"))
     return prepared
 
 
-def train_tiny(folder: Path, prepared: Path, model: dict | None = None, state_dir: Path | None = None,
-               lm_dir: Path | None = None, vectors: Path | None = None, unlabeled: Path | None = None,
-               **train_overrides) -> dict:  # fmt: skip
+def train_tiny(
+    folder: Path,
+    prepared: Path,
+    model: dict | None = None,
+    state_dir: Path | None = None,
+    lm_dir: Path | None = None,
+    vectors: Path | None = None,
+    unlabeled: Path | None = None,
+    **train_overrides,
+) -> dict:
     """Run the train stage with the tiny params (``model`` and ``train_overrides`` changing some keys).
 
     Writes ``model.keras``, ``history.tsv``, ``metrics.json``, ``summary.txt`` and ``live/`` into ``folder``
@@ -82,9 +88,29 @@ def lm_params(**overrides):
     """The ``lm`` section shrunk to a tiny CPU run (every other key at its default)."""
     from stages.params import LM
 
-    tiny = {"units": 8, "embedding_dim": 8, "window": 8, "batch_size": 4, "learning_rate": 0.01, "sampled": 10,
-            "epochs": 2.0, "eval_tokens": 0, "seed": 1}  # fmt: skip
+    tiny = {
+        "units": 8,
+        "embedding_dim": 8,
+        "window": 8,
+        "batch_size": 4,
+        "learning_rate": 0.01,
+        "sampled": 10,
+        "epochs": 2.0,
+        "eval_tokens": 0,
+        "seed": 1,
+    }
     return LM(**(defaults("lm") | tiny | overrides))
+
+
+def run_tiny_lm(data: Path, out: Path, **overrides) -> dict:
+    """Run the lm stage with the tiny params (``overrides`` changing some keys) on a test folder's
+    ``reviews.parquet``, ``unlabeled.parquet`` and ``prepared/``; write ``lm/``, its reports and ``state/`` into ``out``."""
+    from stages import lm
+    from stages.params import Prepare
+
+    inputs = (data / "reviews.parquet", data / "unlabeled.parquet", data / "prepared")
+    outputs = ("lm", "lm_metrics.json", "lm_history.tsv", "generations.md", "state")
+    return lm.run(lm_params(**overrides), Prepare(), lm.LMPaths(*inputs, *(out / name for name in outputs)))
 
 
 def model_params(cell: str, units: int, embedding_dim: int, **overrides):
@@ -92,8 +118,17 @@ def model_params(cell: str, units: int, embedding_dim: int, **overrides):
     last-token pooling, random init) unless ``overrides`` say otherwise."""
     from stages.params import Model
 
-    bare = dict(bidirectional=False, layers=1, embedding_dropout=0.0, dropout=0.0, pooling="last", dense_units=0,
-                dense_dropout=0.0, init="random", embedding_trainable=True)  # fmt: skip
+    bare = dict(
+        bidirectional=False,
+        layers=1,
+        embedding_dropout=0.0,
+        dropout=0.0,
+        pooling="last",
+        dense_units=0,
+        dense_dropout=0.0,
+        init="random",
+        embedding_trainable=True,
+    )
     return Model(**(bare | {"cell": cell, "units": units, "embedding_dim": embedding_dim} | overrides))
 
 

@@ -78,8 +78,12 @@ class Run:
 
     def settings(self) -> list[str]:
         """Its ``-S`` overrides; ``model.init=lm`` also needs language models of its own cell."""
-        own = [f"model.cell={self.cell}", f"model.bidirectional={str(self.bidirectional).lower()}",
-               f"model.init={self.init}", f"train.seed={self.seed}"]  # fmt: skip
+        own = [
+            f"model.cell={self.cell}",
+            f"model.bidirectional={str(self.bidirectional).lower()}",
+            f"model.init={self.init}",
+            f"train.seed={self.seed}",
+        ]
         return own + ([f"lm.cell={self.cell}"] if self.init == "lm" else [])
 
 
@@ -227,13 +231,18 @@ def read_run(revision: str, labels: np.ndarray, threshold: float) -> dict:
     with dvc.api.open(paths.RNN_PREDICTIONS.as_posix(), rev=revision, mode="rb") as file:
         probabilities = np.load(io.BytesIO(file.read()))["test"]
     return {
-        "test_accuracy": test["accuracy"], "test_f1": test["f1"], "test_roc_auc": test["roc_auc"],
-        "val_accuracy": train["best_val_accuracy"], "val_loss": train["best_val_loss"],
+        "test_accuracy": test["accuracy"],
+        "test_f1": test["f1"],
+        "test_roc_auc": test["roc_auc"],
+        "val_accuracy": train["best_val_accuracy"],
+        "val_loss": train["best_val_loss"],
         "epoch_time_s": train["wall_time_s"] / max(1, int(train["epochs_run"])),
-        "reviews_per_s": train["samples_per_s"], "epochs_to_best": epochs_to_best(train),
-        "params": int(train["params"]), "history": history,
+        "reviews_per_s": train["samples_per_s"],
+        "epochs_to_best": epochs_to_best(train),
+        "params": int(train["params"]),
+        "history": history,
         "correct": (probabilities > threshold).astype(np.int8) == labels,
-    }  # fmt: skip
+    }
 
 
 def failure(name: str, tasks: list[dict]) -> str:
@@ -253,10 +262,17 @@ def experiment_commits(since: float = 0.0) -> dict[str, str]:
     import subprocess
 
     listing = subprocess.run(
-        ["git", "for-each-ref", "--sort=-committerdate", "refs/exps",
-         "--format=%(refname:lstrip=4) %(objectname) %(committerdate:unix)"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            "git",
+            "for-each-ref",
+            "--sort=-committerdate",
+            "refs/exps",
+            "--format=%(refname:lstrip=4) %(objectname) %(committerdate:unix)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     found: dict[str, str] = {}
     for line in listing.splitlines():
         name, commit, when = line.rsplit(" ", 2)
@@ -284,14 +300,22 @@ def baseline_reference(metrics: Path, predictions: Path, labels: np.ndarray, thr
     result = json.loads(metrics.read_text(encoding="utf-8"))["baseline"]
     probabilities = np.load(predictions)["test"]
     return {
-        "variant": "baseline", "label": result["model"], "test_accuracy": result["test"]["accuracy"],
-        "test_f1": result["test"]["f1"], "test_roc_auc": result["test"]["roc_auc"],
-        "val_accuracy": result["val"]["accuracy"], "params": result["features"], "train_time_s": result["train_time_s"],
+        "variant": "baseline",
+        "label": result["model"],
+        "test_accuracy": result["test"]["accuracy"],
+        "test_f1": result["test"]["f1"],
+        "test_roc_auc": result["test"]["roc_auc"],
+        "val_accuracy": result["val"]["accuracy"],
+        "params": result["features"],
+        "train_time_s": result["train_time_s"],
         "correct": (probabilities > threshold).astype(np.int8) == labels,
-    }  # fmt: skip
+    }
 
 
 # --- 4. summarise ---------------------------------------------------------------------------------
+
+# The figures of a variant's row that are means over its seeds (test accuracy also gets its spread).
+AVERAGED = ("test_f1", "test_roc_auc", "val_accuracy", "val_loss", "epoch_time_s", "reviews_per_s", "epochs_to_best")
 
 
 def failures_text(members: list[tuple[Run, dict]]) -> str:
@@ -312,24 +336,38 @@ def summarise(results: dict[Run, dict], reference: dict | None, resamples: int =
     for variant, members in by_variant.items():
         done = [result for _, result in members if "failure" not in result]
         first = members[0][0]
-        row = {"variant": variant, "cell": first.cell, "bidirectional": first.bidirectional, "init": first.init,
-               "seeds": len(done), "failed": len(members) - len(done),
-               "failures": failures_text(members)}  # fmt: skip
+        row = {
+            "variant": variant,
+            "cell": first.cell,
+            "bidirectional": first.bidirectional,
+            "init": first.init,
+            "seeds": len(done),
+            "failed": len(members) - len(done),
+            "failures": failures_text(members),
+        }
         if done:
             accuracy = np.array([result["test_accuracy"] for result in done])
             row |= {
-                "test_accuracy": accuracy.mean(), "test_accuracy_std": accuracy.std(ddof=1) if len(done) > 1 else np.nan,
-                **{key: float(np.mean([result[key] for result in done]))
-                   for key in ("test_f1", "test_roc_auc", "val_accuracy", "val_loss", "epoch_time_s", "reviews_per_s",
-                               "epochs_to_best")},
+                "test_accuracy": accuracy.mean(),
+                "test_accuracy_std": accuracy.std(ddof=1) if len(done) > 1 else np.nan,
+                **{key: float(np.mean([result[key] for result in done])) for key in AVERAGED},
                 "params": done[0]["params"],
-            }  # fmt: skip
+            }
             correct[variant] = np.stack([result["correct"] for result in done])
         rows.append(row)
     if reference is not None:
-        rows.append({key: value for key, value in reference.items() if key not in ("correct", "label", "train_time_s")}
-                    | {"cell": None, "bidirectional": None, "init": reference["label"], "seeds": 1, "failed": 0,
-                       "failures": "", "test_accuracy_std": np.nan})  # fmt: skip
+        rows.append(
+            {key: value for key, value in reference.items() if key not in ("correct", "label", "train_time_s")}
+            | {
+                "cell": None,
+                "bidirectional": None,
+                "init": reference["label"],
+                "seeds": 1,
+                "failed": 0,
+                "failures": "",
+                "test_accuracy_std": np.nan,
+            }
+        )
         correct["baseline"] = reference["correct"][None, :]
     table = pd.DataFrame(rows)
     return table if not correct else significance(table, correct, resamples)
@@ -424,8 +462,11 @@ def table_markdown(table: pd.DataFrame, settings: list[str], run_info: dict) -> 
             lines.append(f"| {row.variant} | 0 | failed | {row.failures} |  |  |  |  |  |  |  |  |")
             continue
         seeds = f"{row.seeds}" + (f" ({row.failed} failed)" if row.failed else "")
-        speed = ("—", "—", "—") if row.variant == "baseline" else (
-            f"{row.epoch_time_s:.0f}", f"{row.reviews_per_s:.0f}", f"{row.epochs_to_best:.1f}")  # fmt: skip
+        speed = (
+            ("—", "—", "—")
+            if row.variant == "baseline"
+            else (f"{row.epoch_time_s:.0f}", f"{row.reviews_per_s:.0f}", f"{row.epochs_to_best:.1f}")
+        )
         lines.append(
             f"| {row.variant} | {seeds} | {_pm(row.test_accuracy, row.test_accuracy_std)} "
             f"| {row.ci_low:.4f}–{row.ci_high:.4f} | {row.test_f1:.4f} | {row.test_roc_auc:.4f} | {row.val_accuracy:.4f} "
@@ -449,8 +490,15 @@ def accuracy_figure(table: pd.DataFrame, results: dict[Run, dict], target: Path,
     for position, row in recurrent.iterrows():
         seeds = [r["test_accuracy"] for one, r in results.items() if one.variant == row.variant and "failure" not in r]
         ax.plot([position] * len(seeds), seeds, "o", color="lightgrey", zorder=1)
-        ax.errorbar(position, row.test_accuracy, yerr=0 if pd.isna(row.test_accuracy_std) else row.test_accuracy_std,
-                    fmt="o", color="C0", capsize=6, zorder=2)  # fmt: skip
+        ax.errorbar(
+            position,
+            row.test_accuracy,
+            yerr=0 if pd.isna(row.test_accuracy_std) else row.test_accuracy_std,
+            fmt="o",
+            color="C0",
+            capsize=6,
+            zorder=2,
+        )
     baseline = table[table["variant"] == "baseline"]
     if len(baseline):
         ax.axhline(baseline["test_accuracy"].item(), color="grey", linestyle="--", label="baseline (n-gram LR)")
@@ -475,8 +523,9 @@ def curves_figure(results: dict[Run, dict], target: Path, dpi: int = 100) -> Non
         for ax, column in zip(axes, ("val_loss", "val_accuracy"), strict=True):
             stats = frame.groupby("epoch")[column].agg(["mean", "std"]).fillna({"std": 0.0})
             ax.plot(stats.index, stats["mean"], "o-", color=f"C{index}", label=variant)
-            ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"],
-                            color=f"C{index}", alpha=0.2)  # fmt: skip
+            ax.fill_between(
+                stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"], color=f"C{index}", alpha=0.2
+            )
     for ax, label in zip(axes, ("validation loss", "validation accuracy"), strict=True):
         ax.set(title=f"{label.capitalize()} per epoch (mean ± std over seeds)", xlabel="epoch", ylabel=label)
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -520,9 +569,15 @@ def run(
         estimate = check(runs, params, settings, budget_minutes, yes)
         started = time.time()
         run_grid(runs, settings, prefix)
-        run_info = {"machine": machine(), "runs": len(runs), "seeds": sorted({one.seed for one in runs}),
-                    "settings": settings, "started": round(started), "wall_minutes": round((time.time() - started) / 60),
-                    "estimated_minutes": round(estimate / 60)}  # fmt: skip
+        run_info = {
+            "machine": machine(),
+            "runs": len(runs),
+            "seeds": sorted({one.seed for one in runs}),
+            "settings": settings,
+            "started": round(started),
+            "wall_minutes": round((time.time() - started) / 60),
+            "estimated_minutes": round(estimate / 60),
+        }
         write_text(out_dir / "run.json", json.dumps(run_info, indent=2) + "\n")
     labels, threshold = read_test_labels(), params["evaluate"]["threshold"]
     results = collect(runs, prefix, labels, threshold, since=run_info.get("started", 0))
@@ -544,8 +599,10 @@ def check(runs: list[Run], params: dict, settings: list[str], budget_minutes: fl
         log.warning(
             "%s changes stage '%s', which then runs again in each of the %d experiments (not counted in the "
             "estimate): to run it once, set it in params.yaml, `dvc repro` and commit before the grid",
-            ", ".join(keys), stage, len(runs),
-        )  # fmt: skip
+            ", ".join(keys),
+            stage,
+            len(runs),
+        )
     check_budget(estimate, budget_minutes, yes)
     log.info("%d runs, estimated %.0f minutes", len(runs), estimate / 60)
     return estimate

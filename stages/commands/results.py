@@ -47,24 +47,26 @@ def headline(root: Path = Path(".")) -> str:
         if members
         else f"epoch {train.get('best_epoch', '—')} of {train['epochs_run']}"
     )
-    return "\n".join([
-        "| what | figure |",
-        "|---|---|",
-        f"| classifier | {direction}{model['cell']}({model['units']}) x {model['layers']}, embedding "
-        f"{model['embedding_dim']}, {model['pooling']} pooling, `model.init: {model['init']}`{extras}{ensemble}; "
-        f"{train['params']:,} params |",
-        f"| test accuracy (25,000 reviews) | **{test['accuracy']:.4f}** (F1 {test['f1']:.4f}, ROC AUC {test['roc_auc']:.4f}) |",
-        f"| validation accuracy | {train['best_val_accuracy']:.4f} ({best}) |",
-        f"| classifier training | {train['wall_time_s']:.0f} s ({train['samples_per_s']:,.0f} reviews/s) |",
-        f"| language models | {lm_params['cell']}({lm_params['units']}) x {lm_params['layers']} each way, embedding "
-        f"{lm_params['embedding_dim']}; {lm['tokens_trained']:,} tokens ({lm['epochs']:.2f} epochs) in "
-        f"{lm['wall_time_s']:.0f} s ({lm['tokens_per_s']:,.0f} tokens/s) |",
-        f"| language-model validation perplexity | forward {lm['val_perplexity']['forward']:.1f}, backward "
-        f"{lm['val_perplexity']['backward']:.1f} ({lm['val_tokens_scored']:,} tokens, full softmax) |",
-        *word_vectors_row(root, params["embeddings"]),
-        *baseline_row(root),
-        *blend_row(root),
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "| what | figure |",
+            "|---|---|",
+            f"| classifier | {direction}{model['cell']}({model['units']}) x {model['layers']}, embedding "
+            f"{model['embedding_dim']}, {model['pooling']} pooling, `model.init: {model['init']}`{extras}{ensemble}; "
+            f"{train['params']:,} params |",
+            f"| test accuracy (25,000 reviews) | **{test['accuracy']:.4f}** (F1 {test['f1']:.4f}, ROC AUC {test['roc_auc']:.4f}) |",
+            f"| validation accuracy | {train['best_val_accuracy']:.4f} ({best}) |",
+            f"| classifier training | {train['wall_time_s']:.0f} s ({train['samples_per_s']:,.0f} reviews/s) |",
+            f"| language models | {lm_params['cell']}({lm_params['units']}) x {lm_params['layers']} each way, embedding "
+            f"{lm_params['embedding_dim']}; {lm['tokens_trained']:,} tokens ({lm['epochs']:.2f} epochs) in "
+            f"{lm['wall_time_s']:.0f} s ({lm['tokens_per_s']:,.0f} tokens/s) |",
+            f"| language-model validation perplexity | forward {lm['val_perplexity']['forward']:.1f}, backward "
+            f"{lm['val_perplexity']['backward']:.1f} ({lm['val_tokens_scored']:,} tokens, full softmax) |",
+            *word_vectors_row(root, params["embeddings"]),
+            *baseline_row(root),
+            *blend_row(root),
+        ]
+    )
 
 
 def word_vectors_row(root: Path, params: dict) -> list[str]:
@@ -110,14 +112,18 @@ def language_model_data(root: Path = Path(".")) -> str:
     """What the language models read, and what was left out of it."""
     data = _read_json(root / paths.LM_METRICS)["data"]
     left = data["left_out"]
-    return "\n".join([
-        "| text | reviews kept | left out: copies of a test review | left out: copies of a validation review |",
-        "|---|---|---|---|",
-        *(f"| {name} | {data['reviews'][name]:,} | {left[name]['copies_of_test']:,} | {left[name]['copies_of_val']:,} |"
-          for name in data["reviews"]),
-        "",
-        f"{data['tokens']['train']:,} training tokens; {data['tokens']['val']:,} validation tokens held out for perplexity.",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "| text | reviews kept | left out: copies of a test review | left out: copies of a validation review |",
+            "|---|---|---|---|",
+            *(
+                f"| {name} | {data['reviews'][name]:,} | {left[name]['copies_of_test']:,} | {left[name]['copies_of_val']:,} |"
+                for name in data["reviews"]
+            ),
+            "",
+            f"{data['tokens']['train']:,} training tokens; {data['tokens']['val']:,} validation tokens held out for perplexity.",
+        ]
+    )
 
 
 def results_markdown(root: Path = Path(".")) -> str:

@@ -105,6 +105,11 @@ def run(params: Baseline, files: BaselinePaths = BaselinePaths()) -> dict:
     write_summary(
         files.metrics, "baseline", {"baseline": {split: scores[split]["accuracy"] for split in ("test", "val")}}
     )
-    log.info("baseline: %d features, val accuracy %.4f, test accuracy %.4f, %.0f s to fit",
-             metrics["baseline"]["features"], scores["val"]["accuracy"], scores["test"]["accuracy"], fit_s)  # fmt: skip
+    log.info(
+        "baseline: %d features, val accuracy %.4f, test accuracy %.4f, %.0f s to fit",
+        metrics["baseline"]["features"],
+        scores["val"]["accuracy"],
+        scores["test"]["accuracy"],
+        fit_s,
+    )
     return metrics

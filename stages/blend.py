@@ -85,6 +85,10 @@ def run(params: Blend, files: BlendPaths = BlendPaths()) -> dict:
     }
     write_json(files.metrics, metrics)
     write_summary(files.metrics, "blend", {"blend": {"test": test["accuracy"], "weight": round(weight, 6)}})
-    log.info("blend: RNN weight %.2f chosen on validation (accuracy %.4f); test accuracy %.4f", weight,
-             val["accuracy"], test["accuracy"])  # fmt: skip
+    log.info(
+        "blend: RNN weight %.2f chosen on validation (accuracy %.4f); test accuracy %.4f",
+        weight,
+        val["accuracy"],
+        test["accuracy"],
+    )
     return metrics

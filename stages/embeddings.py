@@ -40,12 +40,13 @@ from stages.text import OOV_TOKEN, PAD_ID, encode, pad, read_vocabulary, token_i
 log = logging.getLogger(__name__)
 
 
-# Words whose nearest neighbours the report lists: sentiment, genres, names, film words.
+# Words whose nearest neighbours the report lists.
 PROBE_WORDS = (
-    "awful", "great", "boring", "masterpiece", "disappointing", "funny",
-    "horror", "comedy", "documentary", "musical", "western",
-    "hitchcock", "spielberg", "kubrick", "streep", "dvd", "sequel", "plot",
-)  # fmt: skip
+    *("awful", "great", "boring", "masterpiece", "disappointing", "funny"),  # sentiment
+    *("horror", "comedy", "documentary", "musical", "western"),  # genres
+    *("hitchcock", "spielberg", "kubrick", "streep"),  # names
+    *("dvd", "sequel", "plot"),  # film words
+)
 NEIGHBOURS = 8
 
 
@@ -64,8 +65,15 @@ class EmbeddingsPaths(paths.StagePaths):
     @classmethod
     def in_folder(cls, data: Path, out: Path) -> EmbeddingsPaths:
         """Inputs from a test folder (``reviews.parquet``, ``unlabeled.parquet``, ``prepared/``), outputs in ``out``."""
-        return cls(data / "reviews.parquet", data / "unlabeled.parquet", data / "prepared", out / "vectors.npy",
-                   out / "unlabeled.npz", out / "embeddings.md", out / "embeddings_metrics.json")  # fmt: skip
+        return cls(
+            data / "reviews.parquet",
+            data / "unlabeled.parquet",
+            data / "prepared",
+            out / "vectors.npy",
+            out / "unlabeled.npz",
+            out / "embeddings.md",
+            out / "embeddings_metrics.json",
+        )
 
 
 def run(params: Embeddings, prepare: Prepare, files: EmbeddingsPaths = EmbeddingsPaths()) -> dict:
@@ -98,8 +106,14 @@ def run(params: Embeddings, prepare: Prepare, files: EmbeddingsPaths = Embedding
     }
     write_text(files.report, neighbours_markdown(vectors, vocabulary, params, metrics["embeddings"]))
     write_json(files.metrics, metrics)
-    log.info("%s vectors of %d dimensions: %s tokens, %.0f s, %.1f%% of the vocabulary covered", params.method,
-             params.dim, f"{tokens:,}", seconds, 100 * metrics["embeddings"]["vocabulary_coverage"])  # fmt: skip
+    log.info(
+        "%s vectors of %d dimensions: %s tokens, %.0f s, %.1f%% of the vocabulary covered",
+        params.method,
+        params.dim,
+        f"{tokens:,}",
+        seconds,
+        100 * metrics["embeddings"]["vocabulary_coverage"],
+    )
     return metrics
 
 
@@ -115,9 +129,12 @@ def encoded(reviews: list[list[str]], vocabulary: list[str], encoding: Encoding)
     ids = [encode(tokens, index, encoding.max_len, encoding.truncating) for tokens in reviews]
     count = len(reviews)
     return Split(
-        pad(ids, encoding.max_len, encoding.padding), np.full(count, -1), np.array([len(i) for i in ids]),
-        np.array([len(tokens) for tokens in reviews]), np.arange(count),
-    )  # fmt: skip
+        pad(ids, encoding.max_len, encoding.padding),
+        np.full(count, -1),
+        np.array([len(i) for i in ids]),
+        np.array([len(tokens) for tokens in reviews]),
+        np.arange(count),
+    )
 
 
 def stable_hash(word: str) -> int:
@@ -144,10 +161,18 @@ def train_vectors(sentences: list[list[str]], params: Embeddings):
     logging.getLogger("gensim").setLevel(logging.WARNING)  # the progress bar says how far it is
     with tqdm(total=params.epochs, desc=f"{params.method} epochs", unit=" epochs", disable=None) as bar:
         model = method(
-            sentences=sentences, vector_size=params.dim, window=params.window, min_count=params.min_count,
-            sg=int(params.architecture == "skipgram"), negative=params.negative, epochs=params.epochs,
-            workers=params.workers, seed=params.seed, hashfxn=stable_hash, callbacks=[Progress(bar)],
-        )  # fmt: skip
+            sentences=sentences,
+            vector_size=params.dim,
+            window=params.window,
+            min_count=params.min_count,
+            sg=int(params.architecture == "skipgram"),
+            negative=params.negative,
+            epochs=params.epochs,
+            workers=params.workers,
+            seed=params.seed,
+            hashfxn=stable_hash,
+            callbacks=[Progress(bar)],
+        )
     return model.wv
 
 

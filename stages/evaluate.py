@@ -73,12 +73,14 @@ def accuracy_by_length(
             inside |= full_length == 0
         label = f"{low + 1}-{high}" if np.isfinite(high) else f">{low}"
         count = int(inside.sum())
-        rows.append({
-            "bucket": label,
-            "reviews": count,
-            "accuracy": round(float(np.mean(predicted[inside] == y[inside])), 5) if count else None,
-            "truncated_share": round(float(np.mean(full_length[inside] > max_len)), 5) if count else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "bucket": label,
+                "reviews": count,
+                "accuracy": round(float(np.mean(predicted[inside] == y[inside])), 5) if count else None,
+                "truncated_share": round(float(np.mean(full_length[inside] > max_len)), 5) if count else None,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -57,8 +57,12 @@ def run(params: Model, files: ExportPaths = ExportPaths()) -> dict:
         shutil.copyfile(files.prepared / paths.VOCAB.name, folder / paths.VOCAB.name)
         shutil.copyfile(files.prepared / paths.ENCODING.name, folder / paths.ENCODING.name)
         write_json(folder / "tokenizer.json", text.tokenizer_rules())
-    log.info("exported %s as stock Keras and a SavedModel to %s (largest difference %.1e)", trained.name,
-             files.export, difference)  # fmt: skip
+    log.info(
+        "exported %s as stock Keras and a SavedModel to %s (largest difference %.1e)",
+        trained.name,
+        files.export,
+        difference,
+    )
     return {"largest_difference": difference}
 
 

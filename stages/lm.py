@@ -146,9 +146,16 @@ class Trainer:
                 features = enc(ids[:, :-1], training=True)
                 seed = tf.stack([tf.constant(p.seed, tf.int64), step * 2 + direction])
                 losses.append(
-                    next_word_loss(tf.reshape(features, [-1, p.units]), tf.reshape(ids[:, 1:], [-1]), kernel, bias,
-                                   p.sampled, seed, self.compiled_loss)
-                )  # fmt: skip
+                    next_word_loss(
+                        tf.reshape(features, [-1, p.units]),
+                        tf.reshape(ids[:, 1:], [-1]),
+                        kernel,
+                        bias,
+                        p.sampled,
+                        seed,
+                        self.compiled_loss,
+                    )
+                )
             total = losses[0] + losses[1]
         self.optimizer.apply(tape.gradient(total, self.variables), self.variables)
         return losses[0], losses[1]
@@ -224,15 +231,25 @@ def train_language_models(
     """Train both directions for ``params.epochs`` passes over the text, resuming from ``state_dir``."""
     trainer = Trainer(vocab_size, params)
     plan = schedule(corpus, params)
-    state = resume(trainer, state_dir, checkpoint.fingerprint(params.model_dump(), fingerprint_parts, vocab_size,
-                                                              len(corpus.train)), plan.total)  # fmt: skip
+    state = resume(
+        trainer,
+        state_dir,
+        checkpoint.fingerprint(params.model_dump(), fingerprint_parts, vocab_size, len(corpus.train)),
+        plan.total,
+    )
     log.info(
         "training forward and backward %s(%d) x %d language models: %s tokens of text, %d steps of %d windows "
         "of %d tokens (%.2f epochs), %s",
-        params.cell, params.units, params.layers, f"{len(corpus.train):,}", plan.total, params.batch_size,
-        params.window, plan.total / plan.per_epoch,
+        params.cell,
+        params.units,
+        params.layers,
+        f"{len(corpus.train):,}",
+        plan.total,
+        params.batch_size,
+        params.window,
+        plan.total / plan.per_epoch,
         f"sampled softmax over {params.sampled} classes" if params.sampled else "full softmax",
-    )  # fmt: skip
+    )
     log_every = max(1, plan.total // HISTORY_POINTS)
     began, saved_at, wall_before = time.perf_counter(), time.perf_counter(), state.wall_time_s
     order, order_epoch = None, -1
@@ -358,7 +375,10 @@ def run(params: LM, prepare: Prepare, files: LMPaths = LMPaths()) -> dict:
     checkpoint.clear(files.state)
     log.info(
         "language models: validation perplexity forward %.1f, backward %.1f; %s tokens in %.0f s (%.0f tokens/s)",
-        perplexity["forward"], perplexity["backward"], f"{tokens_trained:,}", state.wall_time_s,
+        perplexity["forward"],
+        perplexity["backward"],
+        f"{tokens_trained:,}",
+        state.wall_time_s,
         metrics["lm"]["tokens_per_s"],
-    )  # fmt: skip
+    )
     return metrics

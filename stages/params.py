@@ -305,9 +305,17 @@ class Plot(Section):
 
 
 SECTIONS: dict[str, type[Section]] = {
-    "download": Download, "prepare": Prepare, "model": Model, "train": Train, "lm": LM,
-    "embeddings": Embeddings, "baseline": Baseline, "blend": Blend, "evaluate": Evaluate, "plot": Plot,
-}  # fmt: skip
+    "download": Download,
+    "prepare": Prepare,
+    "model": Model,
+    "train": Train,
+    "lm": LM,
+    "embeddings": Embeddings,
+    "baseline": Baseline,
+    "blend": Blend,
+    "evaluate": Evaluate,
+    "plot": Plot,
+}
 
 
 class Params(BaseModel):

@@ -59,8 +59,7 @@ def language_model_curve(history: pd.DataFrame) -> plt.Figure:
     millions = history["tokens"] / 1e6
     ax.plot(millions, history["forward_loss"], label="forward")
     ax.plot(millions, history["backward_loss"], "--", label="backward")
-    ax.set(title="Language models: training loss (sampled softmax)", xlabel="tokens trained (millions)",
-           ylabel="loss")  # fmt: skip
+    ax.set(title="Language models: training loss (sampled softmax)", xlabel="tokens trained (millions)", ylabel="loss")
     ax.legend()
     ax.grid(alpha=0.3)
     return fig

@@ -158,8 +158,13 @@ def run(params: Prepare, files: PreparePaths = PreparePaths()) -> dict:
         save_split(paths.split_arrays(split, files.prepared), arrays)
         stats["splits"][split] = split_stats(split_tokens, encoded, arrays, index, split == "train")
         entry = stats["splits"][split]
-        log.info("%s: %d reviews, OOV rate %.3f, %.1f%% truncated", split, entry["reviews"], entry["oov_rate"],
-                 100 * entry["length"].get("truncated_share", 0))  # fmt: skip
+        log.info(
+            "%s: %d reviews, OOV rate %.3f, %.1f%% truncated",
+            split,
+            entry["reviews"],
+            entry["oov_rate"],
+            100 * entry["length"].get("truncated_share", 0),
+        )
     write_text(files.prepared / paths.VOCAB.name, "\n".join(vocabulary) + "\n")
     Encoding(params.max_len, params.padding, params.truncating).save(files.prepared / paths.ENCODING.name)
     write_json(files.stats, stats)

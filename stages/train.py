@@ -121,8 +121,14 @@ def run(model: Model, train: Train, files: TrainPaths = TrainPaths()) -> dict:
         write_outputs(written, net, fitted[0][0], history, metrics)
         live.end()
         checkpoint.clear(state_dir)
-    log.info("%s: val_loss %.4f, val_accuracy %.4f, %d epochs, %.0f s", net.name, summary["best_val_loss"],
-             summary["best_val_accuracy"], metrics["train"]["epochs_run"], metrics["train"]["wall_time_s"])  # fmt: skip
+    log.info(
+        "%s: val_loss %.4f, val_accuracy %.4f, %d epochs, %.0f s",
+        net.name,
+        summary["best_val_loss"],
+        summary["best_val_accuracy"],
+        metrics["train"]["epochs_run"],
+        metrics["train"]["wall_time_s"],
+    )
     return metrics
 
 
@@ -197,11 +203,16 @@ def _fit(data, model, train, strategy, member, state_dir, files, live, seed, jit
     which = f"member {member + 1} of {train.ensemble}" if train.ensemble > 1 else ""
     log.info(
         "training %s%s (%s params) on %d reviews%s, validating on %d; XLA %s, %s batches of mean width %.0f",
-        f"{which}: " if which else "", net.name, f"{net.count_params():,}", len(data.train.y),
-        f" ({len(batches.train.y):,} pieces of at most {train.chop} tokens)" if train.chop else "", len(data.val.y),
+        f"{which}: " if which else "",
+        net.name,
+        f"{net.count_params():,}",
+        len(data.train.y),
+        f" ({len(batches.train.y):,} pieces of at most {train.chop} tokens)" if train.chop else "",
+        len(data.val.y),
         "on" if net.jit_compile else "off",
-        "length-bucketed" if train.bucket_by_length else "fixed-width", batches.train.mean_width(),
-    )  # fmt: skip
+        "length-bucketed" if train.bucket_by_length else "fixed-width",
+        batches.train.mean_width(),
+    )
     finished = state.epochs_done >= train.epochs or (train.patience and state.wait >= train.patience)
     if not finished:
         fit_epochs(net, batches, state, train, strategy, saver, state_dir, which)
@@ -217,9 +228,13 @@ def member_batches(data: TrainingData, model: Model, train: Train, files: TrainP
     step = XLA_WIDTH_STEP if jit else WIDTH_STEP
     padding, val = data.encoding.padding, data.val
     batches = ReviewBatches(
-        *training_rows(data.train, train.chop, data.encoding), train.batch_size, padding, train.bucket_by_length,
-        seed, step,
-    )  # fmt: skip
+        *training_rows(data.train, train.chop, data.encoding),
+        train.batch_size,
+        padding,
+        train.bucket_by_length,
+        seed,
+        step,
+    )
     val_batches = ReviewBatches(val.x, val.y, val.length, 256, padding, True, None, step)
     read = data.arrays + files.pretrained(model.init)
     unlabeled = None
@@ -285,17 +300,19 @@ def training_rows(split: Split, chop: int, encoding: Encoding) -> tuple[np.ndarr
     return chopped(split.x, split.y, split.length, min(chop, encoding.max_len), encoding.padding)
 
 
-def unlabeled_batches(train_split: Split, path: Path, train: Train, data: TrainingData, seed: int, step: int,
-                      count: int):  # fmt: skip
+def unlabeled_batches(
+    train_split: Split, path: Path, train: Train, data: TrainingData, seed: int, step: int, count: int
+):
     """VAT's batches: ``count`` per epoch, drawn from the training reviews and the unlabeled ones (chopped alike)."""
     from stages.nn.batching import ReviewBatches
 
     extra = load_split(path, data.encoding.max_len, data.vocab_size)
-    pool = Split(*(np.concatenate([getattr(train_split, f), getattr(extra, f)]) for f in ("x", "y", "length",
-                                                                                         "full_length", "row")))  # fmt: skip
+    columns = ("x", "y", "length", "full_length", "row")
+    pool = Split(*(np.concatenate([getattr(train_split, f), getattr(extra, f)]) for f in columns))
     x, y, lengths = training_rows(pool, train.chop, data.encoding)
-    batches = ReviewBatches(x, np.zeros(len(y)), lengths, train.batch_size, data.encoding.padding, True,
-                            seed + 7919, step, per_epoch=count)  # fmt: skip
+    batches = ReviewBatches(
+        x, np.zeros(len(y)), lengths, train.batch_size, data.encoding.padding, True, seed + 7919, step, per_epoch=count
+    )
     if len(batches) < count:
         raise PipelineError(
             f"{path} holds too few reviews for {count} VAT batches an epoch: rerun `dvc repro embeddings`"
@@ -332,8 +349,15 @@ def compile_member(data: TrainingData, model: Model, train: Train, strategy, mem
             jit_compile=jit,
         )
         if train.adversarial != "none":
-            adversarial.enable(net, train.adversarial_epsilon, train.adversarial_weight, prefix, train.adversarial,
-                               train.vat_xi, train.seed + member)  # fmt: skip
+            adversarial.enable(
+                net,
+                train.adversarial_epsilon,
+                train.adversarial_weight,
+                prefix,
+                train.adversarial,
+                train.vat_xi,
+                train.seed + member,
+            )
         build_training_variables(net)
     return net
 
@@ -419,5 +443,5 @@ def write_outputs(outputs: TrainPaths, net, first_member, history: dict, metrics
     write_text(outputs.summary, table)
     write_json(outputs.metrics, metrics)
     train = metrics["train"]
-    write_summary(outputs.metrics, "train", {"val": {"accuracy": train["best_val_accuracy"], "loss": train["best_val_loss"]},
-                                             "train_s": train["wall_time_s"]})  # fmt: skip
+    val = {"accuracy": train["best_val_accuracy"], "loss": train["best_val_loss"]}
+    write_summary(outputs.metrics, "train", {"val": val, "train_s": train["wall_time_s"]})

@@ -22,10 +22,17 @@ from stages.params import SECTIONS, Params
 
 # Which params sections each stage reads; dvc.yaml lists exactly these keys.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "download": ("download",), "prepare": ("prepare",), "lm": ("lm",), "embeddings": ("embeddings",),
-    "train": ("model", "train"), "baseline": ("baseline",), "evaluate": ("evaluate",), "blend": ("blend",),
-    "plot": ("plot",), "export": ("model",),
-}  # fmt: skip
+    "download": ("download",),
+    "prepare": ("prepare",),
+    "lm": ("lm",),
+    "embeddings": ("embeddings",),
+    "train": ("model", "train"),
+    "baseline": ("baseline",),
+    "evaluate": ("evaluate",),
+    "blend": ("blend",),
+    "plot": ("plot",),
+    "export": ("model",),
+}
 
 # Single keys a stage reads from another section: it receives that section (checked) after its own and reads only
 # these keys, which dvc.yaml lists. A quick run's `prepare.limit` also shrinks the unlabeled text pretraining reads.
@@ -121,12 +128,19 @@ def problems_in(data: dict[str, Any], sections: tuple[str, ...] | None = None) -
     whole = sections is None
     sections = tuple(SECTIONS) if whole else sections
     problems = [f"{name}: section missing" for name in sections if data.get(name) is None]
-    problems += [f"{name}: expected a mapping of keys, found {data[name]!r}" for name in sections
-                 if data.get(name) is not None and not isinstance(data[name], dict)]  # fmt: skip
+    problems += [
+        f"{name}: expected a mapping of keys, found {data[name]!r}"
+        for name in sections
+        if data.get(name) is not None and not isinstance(data[name], dict)
+    ]
     chosen = {name: data[name] for name in sections if isinstance(data.get(name), dict)}
     # every key must be written out (the defaults document the schema; a file states each choice)
-    problems += [f"{name}.{key}: missing ({spec.allowed()}, e.g. {show(spec.default)})"
-                 for name, values in chosen.items() for key, spec in SCHEMA[name].items() if key not in values]  # fmt: skip
+    problems += [
+        f"{name}.{key}: missing ({spec.allowed()}, e.g. {show(spec.default)})"
+        for name, values in chosen.items()
+        for key, spec in SCHEMA[name].items()
+        if key not in values
+    ]
     if whole:
         chosen |= {name: values for name, values in data.items() if name not in SECTIONS}
     try:
@@ -183,17 +197,19 @@ def params_table() -> str:
 
 def params_doc() -> str:
     """The whole ``docs/params.md``: a short introduction and the table."""
-    return "\n".join([
-        "# Params",
-        "",
-        "Every key of `params.yaml`, generated from the schema in `stages/params.py` by",
-        "`stages params-table --write` (a test keeps this file in sync). Each stage reads only its own",
-        "section(s), and `dvc.yaml` lists exactly those keys, so changing one reruns only the stages that",
-        "read it. `stages validate` checks a whole file; every stage checks its sections before any work.",
-        "",
-        params_table(),
-        "",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "# Params",
+            "",
+            "Every key of `params.yaml`, generated from the schema in `stages/params.py` by",
+            "`stages params-table --write` (a test keeps this file in sync). Each stage reads only its own",
+            "section(s), and `dvc.yaml` lists exactly those keys, so changing one reruns only the stages that",
+            "read it. `stages validate` checks a whole file; every stage checks its sections before any work.",
+            "",
+            params_table(),
+            "",
+        ]
+    )
 
 
 def stage_help(stage: str) -> str:

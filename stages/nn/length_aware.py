@@ -141,13 +141,17 @@ def pool(x, lengths, pooling: str, prefix: str = "", directions=None):
         if directions is not None:
             forward, backward = directions
             return layers.Concatenate(name=f"{prefix}last_token")(
-                [LastToken(name=f"{prefix}last_forward")(forward, lengths),
-                 LastToken(name=f"{prefix}last_backward")(backward, lengths)]
-            )  # fmt: skip
+                [
+                    LastToken(name=f"{prefix}last_forward")(forward, lengths),
+                    LastToken(name=f"{prefix}last_backward")(backward, lengths),
+                ]
+            )
         return LastToken(name=f"{prefix}last_token")(x, lengths)
     if pooling in ("max", "mean"):
         return MaskedPooling1D(pooling, name=f"{prefix}{pooling}_over_time")(x, lengths)
     return layers.Concatenate(name=f"{prefix}max_mean")(
-        [MaskedPooling1D("max", name=f"{prefix}max_over_time")(x, lengths),
-         MaskedPooling1D("mean", name=f"{prefix}mean_over_time")(x, lengths)]
-    )  # fmt: skip
+        [
+            MaskedPooling1D("max", name=f"{prefix}max_over_time")(x, lengths),
+            MaskedPooling1D("mean", name=f"{prefix}mean_over_time")(x, lengths),
+        ]
+    )

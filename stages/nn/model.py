@@ -77,8 +77,13 @@ def _textbook(vocab_size: int, params: Model, seed: int | None, prefix: str) -> 
 
 def _embedding(vocab_size: int, params: Model, seed: int | None, prefix: str, mask_zero: bool):
     """The embedding, then (when asked) dropout of whole channels, the same for every step of a review."""
-    embedding = layers.Embedding(vocab_size, params.embedding_dim, mask_zero=mask_zero,
-                                 trainable=params.embedding_trainable, name=f"{prefix}embedding")  # fmt: skip
+    embedding = layers.Embedding(
+        vocab_size,
+        params.embedding_dim,
+        mask_zero=mask_zero,
+        trainable=params.embedding_trainable,
+        name=f"{prefix}embedding",
+    )
     if not params.embedding_dropout:
         return embedding
     dropout = layers.SpatialDropout1D(params.embedding_dropout, seed=seed, name=f"{prefix}embedding_dropout")

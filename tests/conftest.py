@@ -26,7 +26,7 @@ from filelock import FileLock  # noqa: E402
 
 from stages.cli import GC_THRESHOLD  # noqa: E402
 from tests.project import MIRROR, build_pipeline_repo  # noqa: E402
-from tests.tiny import run_tiny_lm  # noqa: E402
+from tests.tiny import TINY_BIDIRECTIONAL, make_prepared, run_tiny_lm, train_tiny  # noqa: E402
 
 gc.set_threshold(GC_THRESHOLD)  # as every `stages` command does: the workers import TensorFlow too
 
@@ -109,7 +109,6 @@ def lm_data(tmp_path_factory, worker_id) -> Path:
 def _write_lm_data(folder: Path) -> None:
     import pandas as pd
 
-    from stages import prepare
     from tests.synthetic import held_out_text, review_table
 
     table = review_table(per_label=20)
@@ -117,10 +116,7 @@ def _write_lm_data(folder: Path) -> None:
     table.loc[is_test, "text"] = [held_out_text(i) for i in range(int(is_test.sum()))]
     train_rows = table.index[~is_test]
     table.loc[train_rows[0], "text"] = table.loc[table.index[is_test][5], "text"]
-    table.to_parquet(folder / "reviews.parquet", index=False)
-    prepared = folder / "prepared"
-    params = prepare.Prepare(vocab_size=60, max_len=30, val_fraction=0.25, val_grouping="random", seed=3)
-    prepare.run(params, prepare.PreparePaths(folder / "reviews.parquet", prepared, folder / "stats.json"))
+    prepared = make_prepared(folder, max_len=30, table=table, vocab_size=60)
     val_row = int(np.load(prepared / "val.npz")["row"][0])
     texts = [table["text"].iloc[int(i)] for i in np.load(prepared / "train.npz")["row"][1:31]]
     texts += [table.loc[table.index[is_test][0], "text"], table.loc[table.index[is_test][1], "text"]]
@@ -139,7 +135,6 @@ def trained_lm(lm_data, tmp_path_factory, worker_id) -> Path:
 def tiny_classifier(tmp_path_factory, worker_id) -> Path:
     """One tiny project with a trained classifier (``TINY_BIDIRECTIONAL``, an ensemble of two, one epoch):
     ``prepared/`` and ``model.keras``, shared by the predict, console and export tests."""
-    from tests.tiny import TINY_BIDIRECTIONAL, make_prepared, train_tiny
 
     def train(folder: Path) -> None:
         train_tiny(folder, make_prepared(folder), TINY_BIDIRECTIONAL, epochs=1, ensemble=2)

@@ -38,14 +38,17 @@ TINY_TRAIN = defaults("train") | {
 }
 
 
-def make_prepared(folder: Path, per_label: int = 20, max_len: int = 20, padding: str = "post") -> Path:
-    """Run prepare on a synthetic table; return the prepared folder."""
+def make_prepared(
+    folder: Path, per_label: int = 20, max_len: int = 20, padding: str = "post", table=None, vocab_size: int = 100
+) -> Path:
+    """Run prepare on a synthetic table (``review_table(per_label)`` unless ``table`` is given), written to
+    ``folder/reviews.parquet``; return the prepared folder."""
     folder.mkdir(parents=True, exist_ok=True)
     table_path = folder / "reviews.parquet"
-    review_table(per_label).to_parquet(table_path, index=False)
+    (review_table(per_label) if table is None else table).to_parquet(table_path, index=False)
     prepared = folder / "prepared"
     params = prepare.Prepare(
-        vocab_size=100, max_len=max_len, padding=padding, val_fraction=0.25, val_grouping="random", seed=3
+        vocab_size=vocab_size, max_len=max_len, padding=padding, val_fraction=0.25, val_grouping="random", seed=3
     )
     prepare.run(params, prepare.PreparePaths(table_path, prepared, folder / "prepare_stats.json"))
     return prepared
